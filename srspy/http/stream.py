@@ -1,0 +1,262 @@
+"""Port of SrsHttpStreamServer, SrsLiveEntry and SrsLiveStream: HTTP-FLV.
+
+On publish the server mounts the vhost's ``http_remux.mount`` template expanded for the
+stream (``[vhost]/[app]/[stream].flv``; ``__defaultVhost__/`` stripped) into the stream
+mux; on unpublish it unmounts it and every player gets a clean end of body. A player
+reads from a LiveConsumer and sends each merged batch of FLV tags as ONE HTTP chunk with
+ONE sendmsg (DESIGN.md, the hot path).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from loguru import logger
+
+from ..errors import AccessDenied, ClientClosed
+from ..kernel.flv import FlvTagPacker, flv_header
+from ..kernel.codec import F_SEQUENCE_HEADER
+from ..request import DEFAULT_VHOST, Request, request_from_http
+from ..rtmp.message import AUDIO, VIDEO
+
+FLV_PLAY = "flv-play"
+DEFAULT_MOUNT = "[vhost]/[app]/[stream].flv"
+
+
+def expand_mount(template: str, req: Request) -> str:
+    """The mount path of a stream: template expanded, the default vhost's prefix stripped."""
+    mount = template.replace("[vhost]", req.vhost).replace("[app]", req.app).replace("[stream]", req.stream)
+    if mount.startswith(DEFAULT_VHOST + "/"):
+        mount = mount[len(DEFAULT_VHOST):]
+    elif not mount.startswith("/") and req.vhost == DEFAULT_VHOST:
+        mount = "/" + mount
+    return mount
+
+
+def template_regex(template: str) -> re.Pattern:
+    """A regex of the paths a template can produce (SRS's slash-count and extension rule)."""
+    t = template
+    if t.startswith("[vhost]/"):
+        t = t[len("[vhost]"):]
+    out = re.escape(t)
+    out = out.replace(re.escape("[vhost]"), "[^/]+").replace(re.escape("[app]"), "(?P<app>[^/]+)")
+    out = out.replace(re.escape("[stream]"), "(?P<stream>[^/]+)")
+    if not out.startswith("/"):
+        out = "/" + out
+    return re.compile(out + r"\Z")
+
+
+class LiveEntry:
+    """One mounted stream: its request, mount path and handler."""
+
+    def __init__(self, req: Request, mount: str, stream: "LiveStream"):
+        self.req = req
+        self.mount = mount
+        self.stream = stream
+        self.enabled = True
+
+
+class LiveStream:
+    """Port of SrsLiveStream: serves one stream to HTTP-FLV players."""
+
+    def __init__(self, server, vhost: str, mount: str, req: Request | None = None):
+        self.server = server
+        self.vhost = vhost
+        self.mount = mount
+        self.req = req
+        self.players: set = set()
+
+    def serve_http(self, w, r):
+        srv = self.server
+        conn = r.conn
+        cid = getattr(conn, "cid", "")
+        req = request_from_http(r.path, r.query, r.host, r.remote_ip, page_url=r.header("Referer") or "")
+        found = srv.config.resolve_vhost(self.vhost if self.vhost else req.vhost)
+        if found is None:
+            return _not_found(w)
+        req.vhost, vconf = found
+        srv.stat.on_client(cid, req, conn, FLV_PLAY)
+        try:
+            srv.check_access(vconf, "play", req)
+            srv.hooks.on_play(req, cid)
+        except AccessDenied as e:
+            logger.warning("flv: play of {} refused: {}", req.stream_url, e)
+            w.header()["Content-Type"] = "text/plain; charset=utf-8"
+            w.write_header(403)
+            w.write(f"Forbidden: {e}\n".encode())
+            return
+        source = srv.sources.fetch_or_create(req)
+        play = vconf["play"]
+        remux = vconf["http_remux"]
+        consumer = source.create_consumer(0 if vconf["min_latency"] else play["mw_msgs"], play["mw_latency"], owner=conn)
+        self.players.add(consumer)
+        try:
+            if not source.publishing and not self._wait_publisher(consumer, source, remux["wait_publisher"]):
+                return _not_found(w)
+            source.consumer_dumps(consumer)
+            logger.info("flv: start play {}, mount={}", req.stream_url, self.mount)
+            self._serve(w, conn, consumer, remux, vconf)
+        finally:
+            self.players.discard(consumer)
+            consumer.dispose()
+            srv.hooks.on_stop(req, cid)
+
+    @staticmethod
+    def _wait_publisher(consumer, source, seconds: float) -> bool:
+        """For on-demand publishing (an on_play hook starts one): wait up to ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while not source.publishing:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            consumer.wait(min(left, 1.0))
+            consumer.pop_events()
+        consumer.epoch = source.epoch  # start at this publish, not as a republish
+        return True
+
+    def _serve(self, w, conn, consumer, remux: dict, vconf: dict):
+        h = w.header()
+        h["Connection"] = "Close"
+        h["Content-Type"] = "video/x-flv"
+        w.write_header(200)
+        closed = []
+
+        def on_peer_close():
+            closed.append(True)
+            consumer.wakeup()
+
+        watcher = conn.watch_close(on_peer_close)
+        packer = FlvTagPacker()
+        header = None
+        has_audio = has_video = True
+        drop = remux["drop_if_not_match"]
+        try:
+            while True:
+                consumer.wait(1.0)
+                if closed or conn.closed:
+                    raise ClientClosed("flv: player closed")
+                if "unpublish" in consumer.pop_events():
+                    logger.info("flv: stream unpublished, end of body")
+                    w.final_request()
+                    return
+                msgs = consumer.dump()
+                if not msgs:
+                    continue
+                bufs = []
+                if header is None:
+                    if remux["guess_has_av"]:
+                        guessed = guess_av(msgs)
+                        if guessed is None:
+                            continue  # neither audio nor video yet: wait for media
+                        has_audio, has_video = guessed
+                    else:
+                        has_audio, has_video = remux["has_audio"], remux["has_video"]
+                    header = flv_header(has_audio, has_video)
+                    bufs.append(header)
+                if drop and not (has_audio and has_video):
+                    msgs = [m for m in msgs if (m.type != AUDIO or has_audio) and (m.type != VIDEO or has_video)]
+                packer.iovecs(msgs, consumer.timestamp_base(), bufs)
+                w.writev(bufs)
+        finally:
+            watcher.kill(block=False)
+
+
+def guess_av(msgs: list):
+    """SRS's guess_has_av over a first batch: (has_audio, has_video), None if neither."""
+    audios = videos = audio_frames = video_frames = 0
+    for m in msgs:
+        if m.type == AUDIO:
+            audios += 1
+            if not m.flags & F_SEQUENCE_HEADER:
+                audio_frames += 1
+        elif m.type == VIDEO:
+            videos += 1
+            if not m.flags & F_SEQUENCE_HEADER:
+                video_frames += 1
+    has_audio, has_video = audios > 0, videos > 0
+    if video_frames and not audio_frames:
+        has_audio = False
+    if audio_frames and not video_frames:
+        has_video = False
+    if not has_audio and not has_video:
+        return None
+    return has_audio, has_video
+
+
+def _not_found(w):
+    body = b"Not Found"
+    h = w.header()
+    h["Content-Type"] = "text/plain; charset=utf-8"
+    h["Content-Length"] = str(len(body))
+    w.write_header(404)
+    w.write(body)
+
+
+class HttpStreamServer:
+    """Port of SrsHttpStreamServer: templates per vhost, mount on publish, unmount on unpublish."""
+
+    def __init__(self, server, mux):
+        self.server = server
+        self.mux = mux
+        self.entries: dict[str, LiveEntry] = {}
+        self.templates: dict[str, str] = {}
+        self.regexes: dict[str, re.Pattern] = {}
+        self.reload_templates()
+        mux.hijack(self)
+
+    def reload_templates(self):
+        self.templates.clear()
+        self.regexes.clear()
+        cfg = self.server.config
+        for name in cfg.vhost_names():
+            remux = cfg.vhost(name)["http_remux"]
+            if remux["enabled"]:
+                self.templates[name] = remux["mount"] or DEFAULT_MOUNT
+                self.regexes[name] = template_regex(self.templates[name])
+
+    def http_mount(self, req: Request):
+        template = self.templates.get(req.vhost)
+        if template is None:
+            return
+        sid = req.stream_url
+        old = self.entries.pop(sid, None)
+        if old is not None:
+            self.mux.unhandle(old.mount)
+        mount = expand_mount(template, req)
+        stream = LiveStream(self.server, req.vhost, mount, req.copy())
+        entry = LiveEntry(req.copy(), mount, stream)
+        self.mux.handle(mount, stream)
+        self.entries[sid] = entry
+        logger.info("http: mount flv stream for sid={}, mount={}", sid, mount)
+
+    def http_unmount(self, req: Request):
+        entry = self.entries.pop(req.stream_url, None)
+        if entry is None:
+            return
+        entry.enabled = False
+        self.mux.unhandle(entry.mount)
+        logger.info("http: unmount flv stream for sid={}, mount={}", req.stream_url, entry.mount)
+
+    # -- hijack: wait for a publisher when the vhost asks for it ----------------------
+    def hijack(self, r, handler):
+        if handler is not None and getattr(handler, "serve_http", None) is not None and not _is_not_found(handler):
+            return None
+        if not self.templates:
+            return None
+        req = request_from_http(r.path, r.query, r.host, r.remote_ip)
+        found = self.server.config.resolve_vhost(req.vhost)
+        if found is None:
+            return None
+        vhost, vconf = found
+        regex = self.regexes.get(vhost)
+        if regex is None or not vconf["http_remux"]["wait_publisher"]:
+            return None
+        if not regex.match(r.path):
+            return None
+        req.vhost = vhost
+        return LiveStream(self.server, vhost, r.path, req)
+
+
+def _is_not_found(handler) -> bool:
+    return type(handler).__name__ == "NotFoundHandler"

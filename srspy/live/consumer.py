@@ -1,0 +1,186 @@
+"""Port of SrsLiveConsumer + SrsMessageQueue, over the source's shared message log.
+
+SRS copies every message into a queue per consumer. srspy keeps ONE log per source
+(``LiveSource.msgs``) and gives each consumer a cursor into it: the publisher appends a
+message once, whatever the number of players, and a player's dump is a list slice. What
+SRS's per-consumer queue gives is kept: a queue bounded by duration (``queue_length``),
+which on overflow drops what is queued, keeps the sequence headers and restarts at a
+keyframe; merged-write waits (``mw_msgs`` and ``mw_latency``) woken by an event, never
+by polling; pause; and per-consumer timestamps (see jitter.py).
+"""
+
+from __future__ import annotations
+
+from gevent.event import Event
+
+from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
+from ..rtmp.message import AUDIO, VIDEO
+from .jitter import consumer_base
+
+# SRS_PERF_MW_MSGS: the most messages one merged write takes.
+MAX_DUMP = 128
+_NO_BASE = 1 << 40  # while a consumer has no timestamp base, what it sends is stamped 0
+
+
+class LiveConsumer:
+    """One player of a LiveSource (RTMP play, HTTP-FLV, an edge or forward relay)."""
+
+    __slots__ = (
+        "source", "cursor", "epoch", "pending", "base", "need_keyframe", "paused",
+        "dropped", "disposed", "events", "event", "waiting", "wait_token",
+        "mw_msgs", "mw_sleep", "queue_length", "owner", "__weakref__",
+    )
+
+    def __init__(self, source, mw_msgs: int = 8, mw_sleep: int = 350, queue_length_ms: int = 30000, owner=None):
+        self.source = source
+        self.cursor = source.base + len(source.msgs)
+        self.epoch = source.epoch
+        self.pending: list = []
+        self.base = None
+        self.need_keyframe = False
+        self.paused = False
+        self.dropped = 0
+        self.disposed = False
+        self.events: list = []
+        self.event = Event()
+        self.waiting = False
+        self.wait_token = 0
+        self.mw_msgs = mw_msgs
+        self.mw_sleep = mw_sleep
+        self.queue_length = queue_length_ms
+        self.owner = owner
+
+    # -- set-up --------------------------------------------------------------------
+    def set_merged_write(self, mw_msgs: int, mw_sleep: int):
+        self.mw_msgs = max(0, min(mw_msgs, MAX_DUMP))
+        self.mw_sleep = max(0, mw_sleep)
+
+    def start_at(self, pending: list, cursor: int, need_keyframe: bool):
+        """Where the consumer starts: metadata/sequence headers first, then the log at ``cursor``."""
+        self.pending = pending
+        self.cursor = cursor
+        self.need_keyframe = need_keyframe
+
+    # -- reading -------------------------------------------------------------------
+    def dump(self, max_msgs: int = MAX_DUMP) -> list:
+        """Take up to ``max_msgs`` messages (SrsLiveConsumer::dump_packets)."""
+        if self.paused or self.disposed:
+            return []
+        src = self.source
+        if self.epoch != src.epoch:
+            self._restart_for_republish()
+        i = self.cursor - src.base
+        msgs = src.msgs
+        if i < 0 or (i < len(msgs) and src.tss[i] < src.last_ts - self.queue_length):
+            self._shrink()
+            i = self.cursor - src.base
+        out = self.pending
+        if out:
+            self.pending = []
+        room = max_msgs - len(out)
+        if room > 0 and i < len(msgs):
+            batch = msgs[i : i + room]
+            self.cursor += len(batch)
+            if self.need_keyframe:
+                batch = self._skip_to_keyframe(batch)
+            if self.base is None:
+                for m in batch:
+                    if m.type == VIDEO or m.type == AUDIO:
+                        self.base = consumer_base(src.jitter_algorithm, m.timestamp)
+                        break
+            if out:
+                out.extend(batch)
+            else:
+                out = batch
+        return out
+
+    def timestamp_base(self) -> int:
+        """The offset to subtract from A/V timestamps of the last dump (0-stamping before any frame)."""
+        return _NO_BASE if self.base is None else self.base
+
+    def _skip_to_keyframe(self, batch: list) -> list:
+        kept = []
+        for m in batch:
+            if self.need_keyframe and m.type == VIDEO:
+                if m.flags & F_SEQUENCE_HEADER:
+                    kept.append(m)
+                    continue
+                if not m.flags & F_KEYFRAME:
+                    self.dropped += 1
+                    continue
+                self.need_keyframe = False
+            kept.append(m)
+        return kept
+
+    def _shrink(self):
+        """Port of SrsMessageQueue::shrink: the consumer fell more than queue_length behind.
+
+        Drop what it had not sent, keep the sequence headers, and restart at the latest
+        keyframe (or wait for the next one)."""
+        src = self.source
+        end = src.base + len(src.msgs)
+        gop = src.gop_start
+        restart = gop if gop > self.cursor and gop >= src.base else end
+        self.dropped += max(0, restart - self.cursor)
+        self.pending = src.meta.dumps(metadata=False)
+        self.cursor = restart
+        self.need_keyframe = restart == end
+        src.on_consumer_shrink(self)
+
+    def _restart_for_republish(self):
+        """A new publisher took the stream: never send leftovers of the old one."""
+        src = self.source
+        self.epoch = src.epoch
+        self.pending = []
+        self.cursor = src.epoch_start
+        self.need_keyframe = True
+
+    # -- waiting -------------------------------------------------------------------
+    def wait(self, timeout: float | None = 1.0):
+        """Block until a merged write is worth it (SrsLiveConsumer::wait), an event comes,
+        or ``timeout`` passes. The publisher wakes us; nobody polls."""
+        if self.pending or self.events or self.disposed or self.epoch != self.source.epoch:
+            return
+        src = self.source
+        if not self.paused:
+            i = self.cursor - src.base
+            n = len(src.msgs) - i
+            if i < 0:
+                return
+            if n > 0:
+                first = src.tss[i]
+                if n > self.mw_msgs and (src.last_ts - first > self.mw_sleep or self.mw_sleep == 0):
+                    return
+                self.wait_token += 1
+                src.add_waiter(self, first + self.mw_sleep if self.mw_sleep else first - 1)
+            else:
+                self.wait_token += 1
+                src.idle_waiters.append((self, self.wait_token))
+        self.waiting = True
+        self.event.clear()
+        try:
+            self.event.wait(timeout)
+        finally:
+            self.waiting = False
+
+    def wakeup(self):
+        if self.waiting:
+            self.event.set()
+
+    def notify(self, event: str):
+        """Queue a stream event for the player (``publish``, ``unpublish``) and wake it."""
+        self.events.append(event)
+        self.wakeup()
+
+    def pop_events(self) -> list:
+        ev = self.events
+        if ev:
+            self.events = []
+        return ev
+
+    # -- end -----------------------------------------------------------------------
+    def dispose(self):
+        if not self.disposed:
+            self.disposed = True
+            self.source.on_consumer_destroy(self)
+            self.wakeup()

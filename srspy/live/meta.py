@@ -1,0 +1,65 @@
+"""Port of SrsMetaCache: the latest onMetaData and audio/video sequence headers."""
+
+from __future__ import annotations
+
+from .. import SERVER, __version__
+from ..rtmp import amf0
+from ..rtmp.message import AMF0_DATA, RtmpMessage
+
+
+def reencode_metadata(payload: bytes) -> bytes | None:
+    """onMetaData as SRS re-encodes it: ``@setDataFrame`` stripped, ``duration`` removed
+    (ExoPlayer treats it as VOD), ``server`` and ``server_version`` added. None if the
+    data message is not onMetaData."""
+    values = amf0.decode_all(payload)
+    if values and values[0] == "@setDataFrame":
+        values = values[1:]
+    if len(values) < 2 or values[0] != "onMetaData" or not isinstance(values[1], dict):
+        return None
+    meta = values[1]
+    cls = type(meta)
+    fixed = cls() if cls is not dict else {}
+    for k, v in meta.items():
+        if k != "duration":
+            fixed[k] = v
+    fixed["server"] = SERVER
+    fixed["server_version"] = __version__
+    return amf0.encode_all("onMetaData", fixed)
+
+
+class MetaCache:
+    """Holds what a new player needs before the GOP: metadata, audio SH, video SH."""
+
+    __slots__ = ("metadata", "audio_sh", "video_sh", "previous_audio_sh", "previous_video_sh")
+
+    def __init__(self):
+        self.metadata: RtmpMessage | None = None
+        self.audio_sh: RtmpMessage | None = None
+        self.video_sh: RtmpMessage | None = None
+        self.previous_audio_sh: RtmpMessage | None = None
+        self.previous_video_sh: RtmpMessage | None = None
+
+    def clear(self):
+        """On publish: forget the previous stream's metadata and headers (SRS #1630)."""
+        self.metadata = None
+        self.audio_sh = None
+        self.video_sh = None
+
+    def update_metadata(self, msg: RtmpMessage) -> RtmpMessage | None:
+        payload = reencode_metadata(msg.payload)
+        if payload is None:
+            return None
+        self.metadata = RtmpMessage(AMF0_DATA, 0, msg.stream_id, payload, msg.cs_id)
+        return self.metadata
+
+    def dumps(self, metadata: bool = True, sequence_headers: bool = True, mp3: bool = False) -> list:
+        """Metadata, then the audio SH (unless MP3), then the video SH: SRS's dump order."""
+        out = []
+        if metadata and self.metadata is not None:
+            out.append(self.metadata)
+        if sequence_headers:
+            if self.audio_sh is not None and not mp3:
+                out.append(self.audio_sh)
+            if self.video_sh is not None:
+                out.append(self.video_sh)
+        return out

@@ -1,0 +1,368 @@
+"""Port of SrsLiveSource and SrsLiveSourceManager: the hub of one stream.
+
+One ``LiveSource`` per stream URL. The publisher's greenlet calls ``on_audio``,
+``on_video`` and ``on_meta_data``; each message is appended ONCE to the source's log
+(``msgs``, with the monotonic timeline ``tss`` beside it) and consumers read it through
+cursors (consumer.py). The GOP cache is the part of the log from the latest keyframe
+(``gop_start``); the log is trimmed to what the slowest consumer, the GOP cache and
+``queue_length`` still need.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from bisect import bisect_left
+
+import gevent
+from loguru import logger
+
+from ..errors import StreamBusyError
+from ..kernel import codec
+from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
+from ..rtmp.message import AUDIO, VIDEO
+from .consumer import LiveConsumer
+from .jitter import JITTER_FULL, JITTER_OFF, SourceJitter
+from .meta import MetaCache
+
+SOURCE_CLEANUP_S = 3.0  # SRS_SOURCE_CLEANUP: a source with no users dies after this
+PURE_AUDIO_GUESS_COUNT = 115  # SRS: that many audio messages after the last video => audio only
+TRIM_EVERY = 32
+
+_waiter_ids = itertools.count()
+
+
+class SourceOptions:
+    """The vhost settings a source reads when it is created or published."""
+
+    __slots__ = ("gop_cache", "gop_cache_max_frames", "queue_length_ms", "time_jitter", "atc", "reduce_sequence_header", "parse_sps")
+
+    def __init__(self, gop_cache=True, gop_cache_max_frames=2500, queue_length_ms=30000, time_jitter=JITTER_FULL, atc=False, reduce_sequence_header=False, parse_sps=True):
+        self.gop_cache = gop_cache
+        self.gop_cache_max_frames = gop_cache_max_frames
+        self.queue_length_ms = queue_length_ms
+        self.time_jitter = time_jitter
+        self.atc = atc
+        self.reduce_sequence_header = reduce_sequence_header
+        self.parse_sps = parse_sps
+
+    @classmethod
+    def from_vhost(cls, vconf: dict) -> "SourceOptions":
+        play = vconf["play"]
+        return cls(
+            gop_cache=play["gop_cache"],
+            gop_cache_max_frames=play["gop_cache_max_frames"],
+            queue_length_ms=int(play["queue_length"] * 1000),
+            time_jitter=play["time_jitter"],
+            atc=play["atc"],
+            reduce_sequence_header=play["reduce_sequence_header"],
+            parse_sps=vconf["publish"]["parse_sps"],
+        )
+
+
+class LiveSource:
+    def __init__(self, url: str, req, options: SourceOptions, manager=None):
+        self.url = url
+        self.req = req
+        self.options = options
+        self.manager = manager
+        # the shared log
+        self.msgs: list = []
+        self.tss: list = []
+        self.base = 0
+        self.last_ts = 0
+        self.appended = 0
+        # GOP cache over the log
+        self.gop_start = -1
+        self.gop_frames = 0
+        self.audio_after_video = 0
+        # publish state
+        self.epoch = 0
+        self.epoch_start = 0
+        self.publisher = None  # the publishing connection (anything with .cid)
+        self.can_publish = True
+        self.jitter = SourceJitter()
+        self.jitter_algorithm = JITTER_OFF if options.atc else options.time_jitter
+        self.meta = MetaCache()
+        self.consumers: dict = {}
+        self.waiters: list = []  # heap of (wake_ts, id, consumer, token)
+        self.idle_waiters: list = []  # (consumer, token) waiting for the next message
+        self.video_info: dict | None = None
+        self.audio_info: dict | None = None
+        self.frames = 0
+        self.recv_bytes = 0
+        self.dropped = 0
+        self.created = time.monotonic()
+        self.idle_since = time.monotonic()
+        self.stat = None  # set by the statistics module
+
+    # -- publish -------------------------------------------------------------------
+    @property
+    def publishing(self) -> bool:
+        return not self.can_publish
+
+    def on_publish(self, publisher):
+        """Port of SrsLiveSource::on_publish: take the stream for ``publisher``."""
+        if not self.can_publish:
+            raise StreamBusyError(f"rtmp: stream {self.url} is busy")
+        self.can_publish = False
+        self.publisher = publisher
+        self.epoch += 1
+        self.epoch_start = self.base + len(self.msgs)
+        self.gop_start = -1
+        self.gop_frames = 0
+        self.meta.clear()
+        self.video_info = self.audio_info = None
+        self.options = self.manager.options_for(self.req) if self.manager is not None else self.options
+        self.jitter_algorithm = JITTER_OFF if self.options.atc else self.options.time_jitter
+        for c in list(self.consumers):
+            c.notify("publish")
+        if self.manager is not None:
+            self.manager.on_publish(self)
+
+    def on_unpublish(self):
+        """Port of SrsLiveSource::on_unpublish: clear the GOP cache, tell players, free the name."""
+        if self.can_publish:
+            return
+        self.gop_start = -1
+        self.meta.previous_audio_sh = self.meta.audio_sh
+        self.meta.previous_video_sh = self.meta.video_sh
+        try:
+            if self.manager is not None:
+                self.manager.on_unpublish(self)
+            for c in list(self.consumers):
+                c.notify("unpublish")
+        finally:
+            self.publisher = None
+            self.can_publish = True  # last, as SRS: handlers above may switch greenlets
+            self.idle_since = time.monotonic()
+            self._trim()
+
+    # -- ingest (publisher greenlet) -----------------------------------------------
+    def on_audio(self, msg):
+        payload = msg.payload
+        self.recv_bytes += len(payload)
+        flags = codec.audio_flags(payload)
+        msg.flags = flags
+        if flags & F_SEQUENCE_HEADER:
+            meta = self.meta
+            if self.options.reduce_sequence_header and meta.audio_sh is not None and meta.audio_sh.payload == payload:
+                return
+            meta.audio_sh = msg
+            try:
+                self.audio_info = codec.parse_aac_sequence_header(payload)
+            except (ValueError, IndexError):
+                self.audio_info = {"codec": "AAC", "sample_rate": 0, "channel": 0, "profile": ""}
+        elif not payload:
+            return
+        elif self.audio_info is None:
+            fmt = payload[0] >> 4
+            if fmt == codec.AUDIO_MP3:
+                self.audio_info = {"codec": "MP3", "sample_rate": 0, "channel": 0, "profile": ""}
+        self.audio_after_video += 1
+        if self.audio_after_video > PURE_AUDIO_GUESS_COUNT:
+            self.gop_start = -1
+        self._append(msg, self._correct(msg))
+
+    def on_video(self, msg) -> bool:
+        """False when the codec is unknown and the message dropped (SRS #421)."""
+        payload = msg.payload
+        if not codec.is_video_codec_ok(payload):
+            return False
+        self.recv_bytes += len(payload)
+        flags = codec.video_flags(payload)
+        msg.flags = flags
+        if flags & F_SEQUENCE_HEADER:
+            meta = self.meta
+            if self.options.reduce_sequence_header and meta.video_sh is not None and meta.video_sh.payload == payload:
+                return True
+            meta.video_sh = msg
+            self._parse_video_info(payload)
+        else:
+            self.frames += 1
+        self.audio_after_video = 0
+        t = self._correct(msg)
+        seq = self.base + len(self.msgs)
+        if flags & F_KEYFRAME and not flags & F_SEQUENCE_HEADER:
+            if self.options.gop_cache:
+                self.gop_start = seq
+                self.gop_frames = 0
+        elif self.gop_start >= 0:
+            self.gop_frames += 1
+            if self.gop_frames > self.options.gop_cache_max_frames:
+                self.gop_start = -1  # a GOP without end: stop caching it (SRS #3236)
+        self._append(msg, t)
+        return True
+
+    def on_meta_data(self, msg) -> bool:
+        m = self.meta.update_metadata(msg)
+        if m is None:
+            return False
+        self._append(m, self.last_ts)
+        return True
+
+    def _parse_video_info(self, payload: bytes):
+        c = codec.video_codec(payload)
+        info = {"codec": codec.VIDEO_CODEC_NAMES.get(c, "Others"), "profile": "", "level": "", "width": 0, "height": 0}
+        if c == codec.VIDEO_AVC and self.options.parse_sps:
+            try:
+                info.update(codec.parse_avc_sequence_header(payload))
+            except (ValueError, IndexError) as e:
+                logger.warning("source {}: cannot parse the AVC sequence header: {}", self.url, e)
+        self.video_info = info
+
+    def _correct(self, msg) -> int:
+        """Apply the source-level jitter; return the monotonic timeline value."""
+        t = self.jitter.correct(msg.timestamp)
+        if self.jitter_algorithm == JITTER_FULL:
+            msg.timestamp = t
+        return t
+
+    def _append(self, msg, t: int):
+        self.msgs.append(msg)
+        self.tss.append(t)
+        self.last_ts = t
+        if self.idle_waiters:
+            for c, token in self.idle_waiters:
+                if c.wait_token == token and c.waiting:
+                    self.add_waiter(c, t + c.mw_sleep if c.mw_sleep else t - 1)
+            self.idle_waiters.clear()
+        waiters = self.waiters
+        if waiters and waiters[0][0] < t:
+            end = self.base + len(self.msgs)
+            later = []
+            while waiters and waiters[0][0] < t:
+                entry = heapq.heappop(waiters)
+                c = entry[2]
+                if c.wait_token != entry[3] or not c.waiting:
+                    continue
+                if end - c.cursor > c.mw_msgs:
+                    c.event.set()
+                else:
+                    later.append(entry)
+            for entry in later:
+                heapq.heappush(waiters, entry)
+        self.appended += 1
+        if self.appended % TRIM_EVERY == 0:
+            self._trim()
+
+    def add_waiter(self, consumer, wake_ts: int):
+        heapq.heappush(self.waiters, (wake_ts, next(_waiter_ids), consumer, consumer.wait_token))
+
+    def _trim(self):
+        """Drop the head of the log that no consumer, nor the GOP cache, still needs;
+        never keep more than queue_length for consumers (they shrink when they come back)."""
+        end = self.base + len(self.msgs)
+        keep = end
+        for c in self.consumers:
+            if c.cursor < keep:
+                keep = c.cursor
+        if self.tss:
+            hard = self.base + bisect_left(self.tss, self.last_ts - self.options.queue_length_ms)
+            if keep < hard:
+                keep = hard
+        if self.gop_start >= 0 and self.gop_start < keep:
+            keep = self.gop_start
+        k = keep - self.base
+        if k > 0:
+            del self.msgs[:k]
+            del self.tss[:k]
+            self.base = keep
+
+    # -- consumers -------------------------------------------------------------------
+    def create_consumer(self, mw_msgs: int = 8, mw_sleep: int = 350, owner=None) -> LiveConsumer:
+        c = LiveConsumer(self, mw_msgs, mw_sleep, self.options.queue_length_ms, owner)
+        self.consumers[c] = True
+        return c
+
+    def consumer_dumps(self, consumer: LiveConsumer, dump_seq_headers=True, dump_meta=True, dump_gop=True):
+        """Port of SrsLiveSource::consumer_dumps: metadata, sequence headers, then the GOP."""
+        end = self.base + len(self.msgs)
+        if not self.publishing:
+            consumer.start_at([], end, True)
+            return
+        pending = self.meta.dumps(metadata=dump_meta, sequence_headers=dump_seq_headers)
+        if dump_gop and self.options.gop_cache and self.gop_start >= self.base:
+            consumer.start_at(pending, self.gop_start, False)
+        else:
+            consumer.start_at(pending, end, self.meta.video_sh is not None or self.frames > 0)
+
+    def on_consumer_destroy(self, consumer):
+        self.consumers.pop(consumer, None)
+        self.dropped += consumer.dropped
+        consumer.dropped = 0
+        if not self.consumers:
+            self.idle_since = time.monotonic()
+            if self.manager is not None:
+                self.manager.on_last_consumer(self)
+
+    def on_consumer_shrink(self, consumer):
+        if self.manager is not None:
+            self.manager.on_shrink(self, consumer)
+
+    def is_dead(self, now: float) -> bool:
+        return self.can_publish and not self.consumers and now - self.idle_since >= SOURCE_CLEANUP_S
+
+
+class SourceManager:
+    """Port of SrsLiveSourceManager: fetch or create sources, collect the dead ones."""
+
+    def __init__(self, options_for=None, handler=None):
+        self.sources: dict[str, LiveSource] = {}
+        self._options_for = options_for
+        self.handler = handler
+        self._gc = None
+        self.shrinks = 0
+
+    def options_for(self, req) -> SourceOptions:
+        return self._options_for(req) if self._options_for else SourceOptions()
+
+    def fetch(self, req) -> LiveSource | None:
+        return self.sources.get(req.stream_url)
+
+    def fetch_or_create(self, req) -> LiveSource:
+        url = req.stream_url
+        src = self.sources.get(url)
+        if src is not None:
+            src.req.update_auth(req)
+            return src
+        src = LiveSource(url, req.copy(), self.options_for(req), self)
+        self.sources[url] = src
+        return src
+
+    def start(self, interval: float = SOURCE_CLEANUP_S):
+        self._gc = gevent.spawn(self._gc_loop, interval)
+
+    def stop(self):
+        if self._gc is not None:
+            self._gc.kill(block=False)
+            self._gc = None
+
+    def _gc_loop(self, interval: float):
+        while True:
+            gevent.sleep(interval)
+            self.collect()
+
+    def collect(self, now: float | None = None):
+        now = time.monotonic() if now is None else now
+        for url, src in list(self.sources.items()):
+            if src.is_dead(now):
+                del self.sources[url]
+                logger.debug("source {} is dead, freed", url)
+
+    # -- handler callbacks (Server) ---------------------------------------------------
+    def on_publish(self, src):
+        if self.handler is not None:
+            self.handler.on_publish(src)
+
+    def on_unpublish(self, src):
+        if self.handler is not None:
+            self.handler.on_unpublish(src)
+
+    def on_last_consumer(self, src):
+        if self.handler is not None and hasattr(self.handler, "on_last_consumer"):
+            self.handler.on_last_consumer(src)
+
+    def on_shrink(self, src, consumer):
+        self.shrinks += 1

@@ -1,0 +1,87 @@
+"""Port of srs_kernel_log / SrsContextId: loguru sinks, connection context ids, pithy prints.
+
+Every connection greenlet runs inside ``logger.contextualize(cid=..., ip=...)``; lines
+logged outside a connection carry the server's own context id. Greenlets do not inherit
+loguru's context: helper greenlets bind again (``spawn_with_context``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import string
+import sys
+
+import gevent
+from loguru import logger
+
+_ALPHABET = string.ascii_lowercase + string.digits
+_LEVELS = {"verbose": "TRACE", "info": "DEBUG", "trace": "INFO", "warn": "WARNING", "error": "ERROR"}
+FORMAT = "[{time:YYYY-MM-DD HH:mm:ss.SSS}][{level.name:<5}][{process}][{extra[cid]}] {extra[ipp]}{message}"
+
+_state = {"sink": None, "path": None, "level": "INFO", "tank": "console", "server_cid": ""}
+
+
+def new_cid() -> str:
+    """An 8-character context id, as SRS prints them."""
+    return "".join(random.choices(_ALPHABET, k=8))
+
+
+def _patch(record):
+    extra = record["extra"]
+    if "cid" not in extra:
+        extra["cid"] = _state["server_cid"]
+    ip = extra.get("ip")
+    extra["ipp"] = f"{ip} " if ip else ""
+
+
+def srs_level(name: str) -> str:
+    """SRS's level names (verbose/info/trace/warn/error) as loguru levels."""
+    return _LEVELS.get(name, name.upper())
+
+
+def setup(tank: str = "console", level: str = "trace", path: str | None = None, server_cid: str | None = None):
+    """(Re)configure the one sink: ``srs_log_tank console|file``, ``srs_log_level``, ``srs_log_file``."""
+    _state.update(tank=tank, level=srs_level(level), path=path)
+    if server_cid:
+        _state["server_cid"] = server_cid
+    elif not _state["server_cid"]:
+        _state["server_cid"] = new_cid()
+    logger.configure(patcher=_patch)
+    _add_sink()
+
+
+def _add_sink():
+    logger.remove()
+    if _state["tank"] == "file" and _state["path"]:
+        d = os.path.dirname(os.path.abspath(_state["path"]))
+        os.makedirs(d, exist_ok=True)
+        _state["sink"] = logger.add(_state["path"], level=_state["level"], format=FORMAT, enqueue=False, catch=True)
+    else:
+        _state["sink"] = logger.add(sys.stderr, level=_state["level"], format=FORMAT, enqueue=False, catch=True, colorize=False)
+
+
+def set_level(level: str):
+    if srs_level(level) != _state["level"]:
+        _state["level"] = srs_level(level)
+        _add_sink()
+
+
+def reopen():
+    """SIGUSR1 (logrotate): close and reopen the log file."""
+    if _state["tank"] == "file":
+        _add_sink()
+        logger.info("log file {} reopened", _state["path"])
+
+
+def server_cid() -> str:
+    return _state["server_cid"]
+
+
+def spawn_with_context(fn, *args, cid: str, ip: str = "", **kwargs):
+    """Spawn a helper greenlet that logs with the same context id as its owner."""
+    def run():
+        with logger.contextualize(cid=cid, ip=ip):
+            return fn(*args, **kwargs)
+
+    return gevent.spawn(run)

@@ -1,0 +1,41 @@
+"""Socket helpers shared by the RTMP and HTTP connections (gevent sockets)."""
+
+from __future__ import annotations
+
+IOV_MAX = 1024
+
+
+def sendmsg_all(sock, bufs: list, size: int = -1) -> int:
+    """Send every buffer in ``bufs`` with as few ``sendmsg`` calls as the kernel allows.
+
+    ``sendmsg`` may send part of the data: advance past what went out (whole buffers,
+    then a memoryview into the first unfinished one) and go on. ``size``, when the
+    caller knows it, spares summing the lengths. Returns the byte count.
+    """
+    total = 0
+    i = 0
+    n = len(bufs)
+    if n <= IOV_MAX:
+        sent = sock.sendmsg(bufs)
+        total = sent
+        # fast path: everything went out in one call
+        if size < 0:
+            size = sum(map(len, bufs))
+        if sent == size:
+            return total
+        views = bufs
+    else:
+        views = bufs
+        sent = 0
+    # slow path: partial send or too many iovecs
+    views = [memoryview(b) for b in views]
+    while True:
+        while i < n and sent >= len(views[i]):
+            sent -= len(views[i])
+            i += 1
+        if i >= n:
+            return total
+        if sent:
+            views[i] = views[i][sent:]
+        sent = sock.sendmsg(views[i : i + IOV_MAX])
+        total += sent

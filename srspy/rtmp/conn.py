@@ -1,0 +1,383 @@
+"""Port of SrsRtmpConn: the greenlet serving one RTMP client, publisher or player.
+
+handshake -> connect_app -> (on_connect) -> identify_client -> publishing() or playing();
+an FMLE unpublish or a closeStream loops back to identify_client, as SRS does.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import gevent
+from loguru import logger
+
+from ..errors import (
+    ERROR_RTMP_NO_VHOST, ERROR_RTMP_STREAM_NAME_EMPTY, AccessDenied, ClientClosed, SrsError, StreamBusyError,
+    Timeout, is_client_gracefully_close,
+)
+from ..log import new_cid, spawn_with_context
+from ..request import Request, discover_tc_url
+from .message import (
+    AGGREGATE, AMF0_COMMAND, AMF0_DATA, AMF3_COMMAND, AMF3_DATA, AUDIO, VIDEO, RtmpMessage,
+)
+from .protocol import decode_command
+from .server import FMLE_PUBLISH, HAIVISION_PUBLISH, RTMP_PLAY, RtmpServer
+
+RTMP_TIMEOUT = 30.0  # SRS_CONSTS_RTMP_TIMEOUT
+PAUSED_RECV_TIMEOUT = 180.0
+
+
+class _Republish(Exception):
+    """The client unpublished (FMLE) or closed its stream: identify it again."""
+
+
+class RtmpConn:
+    """One RTMP connection. ``server`` gives config, sources, hooks, stat and security."""
+
+    def __init__(self, server, sock, addr):
+        self.server = server
+        self.sock = sock
+        self.ip = addr[0]
+        self.port = addr[1]
+        self.cid = new_cid()
+        self.rtmp = RtmpServer(sock, server.max_message_size)
+        self.req = Request()
+        self.req.ip = self.ip
+        self.type = ""
+        self.start_time = time.time()
+        self.expired = False
+        self.connected = False
+        self.consumer = None
+        self._recv_error = None
+        self._commands: list = []
+        self.log = logger.bind(cid=self.cid, ip=self.ip)
+
+    # -- stats ---------------------------------------------------------------------
+    @property
+    def send_bytes(self) -> int:
+        return self.rtmp.proto.send_bytes
+
+    @property
+    def recv_bytes(self) -> int:
+        return self.rtmp.proto.recv_bytes
+
+    @property
+    def publishing_now(self) -> bool:
+        return self.type not in ("", RTMP_PLAY)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def serve(self):
+        with logger.contextualize(cid=self.cid, ip=self.ip):
+            logger.info("RTMP client ip={}:{}, fd={}", self.ip, self.port, self.sock.fileno())
+            try:
+                self.do_cycle()
+            except BaseException as e:  # noqa: BLE001 - the top of the greenlet
+                self._log_end(e)
+                if not isinstance(e, Exception):
+                    raise
+            finally:
+                self._cleanup()
+
+    def _log_end(self, e: BaseException):
+        if self.expired or is_client_gracefully_close(e) or isinstance(e, gevent.GreenletExit):
+            logger.info("client disconnect peer. ret={}", getattr(e, "code", 0) or e.__class__.__name__)
+        elif isinstance(e, (SrsError, OSError)):
+            code = getattr(e, "code", 0)
+            logger.warning("serve error code={} : {}", code, e)
+        else:
+            logger.exception("serve error: {!r}", e)
+
+    def _cleanup(self):
+        srv = self.server
+        if self.connected:
+            srv.hooks.on_close(self.req, self.cid, self.send_bytes, self.recv_bytes)
+        srv.stat.on_disconnect(self.cid)
+        self.rtmp.proto.close()
+        srv.on_conn_closed(self)
+
+    def expire(self):
+        """Kick this client (API DELETE, quit): its greenlets end within a second."""
+        self.expired = True
+        if self.consumer is not None:
+            self.consumer.wakeup()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.rtmp.proto.close()
+
+    # -- the cycle -------------------------------------------------------------------
+    def do_cycle(self):
+        srv = self.server
+        self.sock.settimeout(RTMP_TIMEOUT)
+        self.rtmp.handshake()
+        logger.info("RTMP {} handshake ok", "complex" if self.rtmp.handshake_complex else "simple")
+        req = self.rtmp.connect_app(self.req)
+        req.ip = self.ip
+        vconf = self._resolve_vhost(req)
+        logger.info(
+            "connect app, tcUrl={}, pageUrl={}, swfUrl={}, schema={}, vhost={}, port={}, app={}, args={}",
+            req.tc_url, req.page_url, req.swf_url, req.schema, req.vhost, req.port, req.app, "(obj)" if req.args else "null",
+        )
+        try:
+            srv.hooks.on_connect(req, self.cid)
+        except AccessDenied as e:
+            self.rtmp.response_connect_reject(str(e))
+            raise
+        chunk_size = vconf.get("chunk_size") or srv.config.get("chunk_size")
+        self.rtmp.response_connect_app(
+            req, out_ack_size=vconf["out_ack_size"], in_ack_size=vconf["in_ack_size"], chunk_size=chunk_size,
+            server_ip=self.sock.getsockname()[0], cid=self.cid,
+        )
+        self.connected = True
+        while True:
+            ident = self.rtmp.identify_client()
+            try:
+                self.service(ident)
+                return
+            except _Republish:
+                logger.info("client identify again (republish or closeStream)")
+                self.type = ""
+                continue
+
+    def _resolve_vhost(self, req: Request) -> dict:
+        found = self.server.config.resolve_vhost(req.vhost)
+        if found is None:
+            self.rtmp.response_connect_reject(f"no vhost {req.vhost}")
+            raise SrsError(f"rtmp: no vhost {req.vhost}", ERROR_RTMP_NO_VHOST)
+        name, vconf = found
+        if not vconf["enabled"]:
+            self.rtmp.response_connect_reject(f"vhost {name} disabled")
+            raise AccessDenied(f"rtmp: vhost {name} is disabled")
+        req.vhost = name
+        return vconf
+
+    def service(self, ident):
+        """Port of SrsRtmpConn::stream_service_cycle."""
+        req = self.req
+        discover_tc_url(req.tc_url, ident.stream, req)
+        req.ip = self.ip
+        vconf = self._resolve_vhost(req)
+        if not req.stream:
+            raise SrsError("rtmp: empty stream name", ERROR_RTMP_STREAM_NAME_EMPTY)
+        req.duration = ident.duration
+        logger.info(
+            "client identified, type={}, vhost={}, app={}, stream={}, param={}, duration={}",
+            ident.type, req.vhost, req.app, req.stream, req.param or "", req.duration,
+        )
+        self.type = ident.type
+        if ident.type == RTMP_PLAY:
+            self.playing(vconf)
+        else:
+            self.publishing(ident, vconf)
+
+    # -- publish -------------------------------------------------------------------
+    def publishing(self, ident, vconf: dict):
+        srv = self.server
+        req = self.req
+        rtmp = self.rtmp
+        srv.check_access(vconf, "publish", req)
+        if ident.type == FMLE_PUBLISH:
+            rtmp.start_fmle_publish()
+        elif ident.type == HAIVISION_PUBLISH:
+            rtmp.start_haivision_publish()
+        values = getattr(rtmp, "publish_values", None)
+        if values and len(values) > 3 and isinstance(values[3], str) and values[3]:
+            discover_tc_url(req.tc_url, values[3], req)
+            req.ip = self.ip
+            vconf = self._resolve_vhost(req)
+        srv.stat.on_client(self.cid, req, self, ident.type)
+        try:
+            srv.hooks.on_publish(req, self.cid)
+        except AccessDenied as e:
+            rtmp.on_status("NetStream.Publish.Denied", str(e) or "publish denied by hook", level="error")
+            raise
+        source = srv.sources.fetch_or_create(req)
+        try:
+            source.on_publish(self)
+        except StreamBusyError:
+            rtmp.on_status("NetStream.Publish.BadName", f"Stream {req.stream_url} is busy", level="error")
+            raise
+        try:
+            srv.stat.on_stream_publish(req, self.cid)
+            rtmp.publish_started()
+            logger.info("publish started, stream={}", req.stream_url)
+            self.do_publishing(source, vconf)
+        finally:
+            source.on_unpublish()
+            srv.stat.on_stream_unpublish(req)
+            srv.hooks.on_unpublish(req, self.cid)
+            logger.info("publish stopped, stream={}", req.stream_url)
+
+    def do_publishing(self, source, vconf: dict):
+        proto = self.rtmp.proto
+        pub = vconf["publish"]
+        self.sock.settimeout(pub["firstpkt_timeout"] / 1000.0)
+        normal = pub["normal_timeout"] / 1000.0
+        got_media = False
+        on_audio, on_video = source.on_audio, source.on_video
+        while True:
+            try:
+                msgs = proto.read_some()
+            except Timeout as e:
+                raise Timeout(
+                    f"publish timeout: no {'message' if got_media else 'first packet'} in "
+                    f"{(normal if got_media else pub['firstpkt_timeout'] / 1000.0):.1f}s"
+                ) from e
+            for m in msgs:
+                t = m.type
+                if t == VIDEO:
+                    on_video(m)
+                elif t == AUDIO:
+                    on_audio(m)
+                elif t == AMF0_DATA or t == AMF3_DATA:
+                    if t == AMF3_DATA and m.payload[:1] == b"\x00":
+                        m.payload = m.payload[1:]
+                    source.on_meta_data(m)
+                elif t == AGGREGATE:
+                    for sub in split_aggregate(m):
+                        (on_video if sub.type == VIDEO else on_audio if sub.type == AUDIO else source.on_meta_data)(sub)
+                elif t == AMF0_COMMAND or t == AMF3_COMMAND:
+                    self._publish_command(m)
+            if not got_media and msgs:
+                got_media = True
+                self.sock.settimeout(normal)
+            if proto.last_read_full:
+                gevent.sleep(0)  # a flood of input must not starve the players (SRS #2194)
+
+    def _publish_command(self, m: RtmpMessage):
+        values = decode_command(m)
+        if not values or not isinstance(values[0], str):
+            return
+        name = values[0]
+        tid = values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
+        if name == "FCUnpublish" and self.type == FMLE_PUBLISH:
+            self.rtmp.fmle_unpublish(tid)
+            raise _Republish()
+        if name in ("closeStream", "deleteStream", "FCUnpublish") or (self.type != FMLE_PUBLISH and name in ("publish", "play")):
+            raise _Republish()
+        if tid > 0:
+            self.rtmp.proto.send_command("_result", tid, None, None)
+
+    # -- play ----------------------------------------------------------------------
+    def playing(self, vconf: dict):
+        srv = self.server
+        req = self.req
+        srv.check_access(vconf, "play", req)
+        srv.stat.on_client(self.cid, req, self, RTMP_PLAY)
+        try:
+            srv.hooks.on_play(req, self.cid)
+        except AccessDenied as e:
+            self.rtmp.on_status("NetStream.Play.Failed", str(e) or "play denied by hook", level="error")
+            raise
+        source = srv.sources.fetch_or_create(req)
+        realtime = vconf["min_latency"]
+        play = vconf["play"]
+        consumer = source.create_consumer(0 if realtime else play["mw_msgs"], play["mw_latency"], owner=self)
+        self.consumer = consumer
+        source.consumer_dumps(consumer)
+        self.rtmp.start_play()
+        if vconf["tcp_nodelay"]:
+            self._set_nodelay()
+        recv = spawn_with_context(self._recv_while_playing, cid=self.cid, ip=self.ip)
+        try:
+            self.do_playing(consumer)
+        finally:
+            recv.kill(block=False)
+            consumer.dispose()
+            self.consumer = None
+            srv.hooks.on_stop(req, self.cid)
+
+    def _set_nodelay(self):
+        try:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def _recv_while_playing(self):
+        """Port of SrsQueueRecvThread: read the player's commands while we send it media."""
+        proto = self.rtmp.proto
+        try:
+            while True:
+                try:
+                    msgs = proto.read_some()
+                except Timeout:
+                    continue
+                for m in msgs:
+                    if m.type in (AMF0_COMMAND, AMF3_COMMAND):
+                        self._commands.append(decode_command(m))
+                if self._commands and self.consumer is not None:
+                    self.consumer.wakeup()
+        except BaseException as e:  # noqa: BLE001 - handed to the play loop
+            self._recv_error = e if isinstance(e, Exception) else ClientClosed("rtmp: recv stopped")
+            if self.consumer is not None:
+                self.consumer.wakeup()
+
+    def do_playing(self, consumer):
+        rtmp = self.rtmp
+        proto = rtmp.proto
+        sid = rtmp.stream_id
+        deadline = None
+        if self.req.duration and self.req.duration > 0:
+            deadline = time.monotonic() + self.req.duration / 1000.0
+        while True:
+            if self._recv_error is not None:
+                raise self._recv_error
+            if self.expired:
+                raise ClientClosed("rtmp: kicked")
+            if self._commands:
+                self._play_commands(consumer)
+            events = consumer.pop_events()
+            for ev in events:
+                if ev == "unpublish":
+                    rtmp.on_status("NetStream.Play.UnpublishNotify", "The stream is unpublished")
+                elif ev == "publish":
+                    rtmp.on_status("NetStream.Play.PublishNotify", "The stream is published")
+            msgs = consumer.dump()
+            if msgs:
+                proto.send_media(msgs, consumer.timestamp_base(), sid)
+            if deadline is not None and time.monotonic() >= deadline:
+                logger.info("play duration reached, stop")
+                return
+            consumer.wait(1.0)
+
+    def _play_commands(self, consumer):
+        cmds, self._commands = self._commands, []
+        for values in cmds:
+            if not values or not isinstance(values[0], str):
+                continue
+            name = values[0]
+            tid = values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
+            if name == "pause":
+                paused = bool(values[3]) if len(values) > 3 else True
+                consumer.paused = paused
+                self.rtmp.on_play_pause(paused)
+                logger.info("play {}", "paused" if paused else "unpaused")
+            elif name in ("closeStream", "deleteStream"):
+                raise _Republish()
+            elif tid > 0:
+                self.rtmp.proto.send_command("_result", tid, None, None)
+
+
+def split_aggregate(msg: RtmpMessage) -> list:
+    """Port of SrsLiveSource::on_aggregate: the FLV tags inside an aggregate message,
+    their timestamps rebased on the aggregate's own."""
+    out = []
+    p = msg.payload
+    pos = 0
+    delta = None
+    n = len(p)
+    while pos + 11 <= n:
+        tt = p[pos] & 0x1F
+        size = int.from_bytes(p[pos + 1 : pos + 4], "big")
+        ts = int.from_bytes(p[pos + 4 : pos + 7], "big") | (p[pos + 7] << 24)
+        if pos + 11 + size + 4 > n:
+            break
+        if delta is None:
+            delta = msg.timestamp - ts
+        mtype = AUDIO if tt == 8 else VIDEO if tt == 9 else AMF0_DATA
+        out.append(RtmpMessage(mtype, (ts + delta) & 0xFFFFFFFF, msg.stream_id, bytes(p[pos + 11 : pos + 11 + size])))
+        pos += 11 + size + 4
+    return out
+

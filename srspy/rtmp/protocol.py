@@ -1,0 +1,162 @@
+"""Port of SrsProtocol: an RTMP connection's message layer over a gevent socket.
+
+Reads with ``recv_into`` into one reused buffer and feeds the pure ChunkDecoder; handles
+the protocol control messages itself (window acknowledgements, ping, peer chunk size,
+window size); sends commands through the ChunkEncoder and media batches through the
+RtmpChunkPacker with one ``sendmsg`` per batch.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections import deque
+
+from ..errors import ClientClosed, Timeout
+from ..netio import sendmsg_all
+from . import amf0
+from .chunk import ChunkDecoder, ChunkEncoder
+from .message import (
+    ACKNOWLEDGEMENT, AMF0_DATA, AMF0_COMMAND, AMF3_COMMAND, CID_OVER_CONNECTION, CID_OVER_STREAM,
+    CID_PROTOCOL_CONTROL, SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, UC_PING_REQUEST, UC_PING_RESPONSE,
+    UC_SET_BUFFER_LENGTH, USER_CONTROL, WINDOW_ACK_SIZE, RtmpMessage,
+)
+from .packer import RtmpChunkPacker
+
+RECV_BUFFER = 64 * 1024
+DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
+_U32 = struct.Struct(">I")
+
+
+def control(msg_type: int, payload: bytes) -> RtmpMessage:
+    return RtmpMessage(msg_type, 0, 0, payload, CID_PROTOCOL_CONTROL)
+
+
+def set_chunk_size_msg(n: int) -> RtmpMessage:
+    return control(SET_CHUNK_SIZE, _U32.pack(n))
+
+
+def window_ack_size_msg(n: int) -> RtmpMessage:
+    return control(WINDOW_ACK_SIZE, _U32.pack(n))
+
+
+def set_peer_bandwidth_msg(n: int, limit_type: int = 2) -> RtmpMessage:
+    return control(SET_PEER_BANDWIDTH, _U32.pack(n) + bytes([limit_type]))
+
+
+def acknowledgement_msg(seq: int) -> RtmpMessage:
+    return control(ACKNOWLEDGEMENT, _U32.pack(seq & 0xFFFFFFFF))
+
+
+def user_control_msg(event: int, *args: int) -> RtmpMessage:
+    return control(USER_CONTROL, struct.pack(">H", event) + b"".join(_U32.pack(a & 0xFFFFFFFF) for a in args))
+
+
+def command_msg(name: str, transaction_id: float, *args, stream_id: int = 0, cs_id: int = CID_OVER_CONNECTION) -> RtmpMessage:
+    return RtmpMessage(AMF0_COMMAND, 0, stream_id, amf0.encode_all(name, float(transaction_id), *args), cs_id)
+
+
+def data_msg(*values, stream_id: int = 0) -> RtmpMessage:
+    return RtmpMessage(AMF0_DATA, 0, stream_id, amf0.encode_all(*values), CID_OVER_STREAM)
+
+
+def decode_command(msg: RtmpMessage) -> list:
+    """AMF0 values of a command or data message; AMF3 commands skip their leading byte as SRS does."""
+    if msg.type == AMF3_COMMAND:
+        return amf0.decode_amf3_command(msg.payload)
+    return amf0.decode_all(msg.payload)
+
+
+class RtmpProtocol:
+    """Message-level I/O for one RTMP connection (server or client side)."""
+
+    def __init__(self, sock, max_message_size: int = DEFAULT_MAX_MESSAGE):
+        self.sock = sock
+        self.decoder = ChunkDecoder(max_message_size=max_message_size)
+        self.encoder = ChunkEncoder(128)
+        self.out_chunk_size = 128
+        self.rbuf = bytearray(RECV_BUFFER)
+        self.rview = memoryview(self.rbuf)
+        self.pending: deque = deque()
+        self.recv_bytes = 0
+        self.send_bytes = 0
+        self.in_ack_window = 0  # the peer asked us to acknowledge every N bytes
+        self.last_ack = 0
+        self.peer_buffer_length = 0
+        self.packer = None
+        self.last_read_full = False
+
+    # -- timeouts ------------------------------------------------------------------
+    def set_recv_timeout(self, seconds: float | None):
+        self.sock.settimeout(seconds)
+
+    # -- reading -------------------------------------------------------------------
+    def read_some(self) -> list:
+        """One ``recv_into`` fed to the decoder; the messages it completed (control handled)."""
+        try:
+            n = self.sock.recv_into(self.rbuf)
+        except socket.timeout as e:
+            raise Timeout("rtmp: recv timeout") from e
+        if n == 0:
+            raise ClientClosed("rtmp: peer closed")
+        self.recv_bytes += n
+        self.last_read_full = n == RECV_BUFFER
+        msgs = self.decoder.feed(self.rview[:n])
+        if self.in_ack_window and self.recv_bytes - self.last_ack >= self.in_ack_window:
+            self.last_ack = self.recv_bytes
+            self.send_message(acknowledgement_msg(self.recv_bytes))
+        out = []
+        for m in msgs:
+            if m.type <= SET_PEER_BANDWIDTH:
+                self.on_control(m)
+                if m.type != USER_CONTROL:
+                    continue
+            out.append(m)
+        return out
+
+    def recv_message(self) -> RtmpMessage:
+        """The next message that is not a protocol control message."""
+        while not self.pending:
+            self.pending.extend(self.read_some())
+        return self.pending.popleft()
+
+    def on_control(self, m: RtmpMessage):
+        p = m.payload
+        t = m.type
+        if t == WINDOW_ACK_SIZE and len(p) >= 4:
+            self.in_ack_window = _U32.unpack_from(p)[0]
+        elif t == USER_CONTROL and len(p) >= 2:
+            event = struct.unpack_from(">H", p)[0]
+            if event == UC_PING_REQUEST and len(p) >= 6:
+                self.send_message(user_control_msg(UC_PING_RESPONSE, _U32.unpack_from(p, 2)[0]))
+            elif event == UC_SET_BUFFER_LENGTH and len(p) >= 10:
+                self.peer_buffer_length = _U32.unpack_from(p, 6)[0]
+        # SET_CHUNK_SIZE and ABORT are applied by the decoder; ACKNOWLEDGEMENT needs nothing.
+
+    # -- writing -------------------------------------------------------------------
+    def send_message(self, msg: RtmpMessage, cs_id: int | None = None):
+        data = self.encoder.encode(msg, cs_id if cs_id is not None else (msg.cs_id or CID_OVER_CONNECTION))
+        self.sock.sendall(data)
+        self.send_bytes += len(data)
+        if msg.type == SET_CHUNK_SIZE:
+            n = _U32.unpack_from(msg.payload)[0]
+            self.encoder.set_chunk_size(n)
+            self.out_chunk_size = n
+
+    def send_command(self, name: str, transaction_id: float, *args, stream_id: int = 0, cs_id: int = CID_OVER_CONNECTION):
+        self.send_message(command_msg(name, transaction_id, *args, stream_id=stream_id, cs_id=cs_id))
+
+    def send_media(self, msgs: list, base: int, stream_id: int = 1):
+        """The play hot path: one batch, one sendmsg loop."""
+        packer = self.packer
+        if packer is None:
+            packer = self.packer = RtmpChunkPacker(stream_id)
+        bufs = []
+        size = packer.iovecs(msgs, base, self.out_chunk_size, bufs)
+        self.send_bytes += sendmsg_all(self.sock, bufs, size)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass

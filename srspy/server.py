@@ -1,0 +1,290 @@
+"""Port of SrsServer: listeners, the source manager, the HTTP chain, signals, quit.
+
+Embedding::
+
+    from srspy.server import Server
+    server = Server.from_file("conf/srs.conf")      # or Server.from_text("listen 1935; ...")
+    server.http.mux.handle("/hello", lambda w, r: w.write(b"hi"))
+    server.serve_forever()                          # or start() ... stop()
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import time
+
+import gevent
+from gevent.event import Event
+from loguru import logger
+
+from . import SERVER, log
+from .config import load_config
+from .errors import ConfigError
+from .hooks import Hooks
+from .http.auth import HttpAuthMux
+from .http.conn import HttpConn
+from .http.cors import HttpCorsMux
+from .http.server import HttpServer
+from .http.stream import HttpStreamServer
+from .listener import TcpListener
+from .live.source import SourceManager, SourceOptions
+from .log import new_cid
+from .rtmp.conn import RtmpConn
+from .stat import Statistic
+
+GRACE_DRAIN_S = 1.0  # players get this long to receive their end of stream on a graceful quit
+GRACE_MAX_S = 3.0  # a graceful quit never takes longer than this after the signal
+
+
+class Server:
+    def __init__(self, config):
+        self.config = config
+        self.cid = log.server_cid() or new_cid()
+        self.max_message_size = 16 * 1024 * 1024
+        self.stat = Statistic()
+        self.hooks = Hooks(self)
+        self.sources = SourceManager(options_for=self._source_options, handler=self)
+        self.conns: dict = {}
+        self.rejected = 0
+        self.listeners: list[TcpListener] = []
+        self.rtmp_ports: list[int] = []
+        self.http_port: int | None = None
+        self.api_port: int | None = None
+        http_conf = config.root["http_server"]
+        self.http = HttpServer(dir=http_conf["dir"])
+        self.streams = HttpStreamServer(self, self.http.stream_mux)
+        auth = config.root["http_api"]["auth"]
+        self.auth_mux = HttpAuthMux(self.http, auth["enabled"], auth["username"], auth["password"])
+        self.cors_mux = HttpCorsMux(self.auth_mux, http_conf["crossdomain"])
+        self.api_handler = None
+        self._quit = Event()
+        self._stopped = False
+        self._greenlets: list = []
+        self._pid_file = None
+        self._load_plugins()
+
+    # -- construction ----------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str, env=None) -> "Server":
+        return cls(load_config(path=path, env=env))
+
+    @classmethod
+    def from_text(cls, text: str, env=None) -> "Server":
+        return cls(load_config(text=text, env=env))
+
+    def _source_options(self, req) -> SourceOptions:
+        found = self.config.resolve_vhost(req.vhost)
+        return SourceOptions.from_vhost(found[1]) if found else SourceOptions()
+
+    def _load_plugins(self):
+        """``plugin module[:function];`` in the config (or ``--plugin``): call function(server)."""
+        for spec in self.config.root.get("plugin") or []:
+            self.load_plugin(spec)
+
+    def load_plugin(self, spec: str):
+        mod_name, _, fn_name = spec.partition(":")
+        try:
+            mod = importlib.import_module(mod_name)
+            fn = getattr(mod, fn_name or "setup")
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"plugin {spec}: {e}") from e
+        fn(self)
+        logger.info("plugin {} loaded", spec)
+
+    # -- start / stop ------------------------------------------------------------------
+    def start(self):
+        cfg = self.config.root
+        for ep in cfg["listen"]:
+            lst = TcpListener(ep, self._handle_rtmp, "RTMP")
+            self.listeners.append(lst)
+            self.rtmp_ports.append(lst.port)
+        http_conf, api_conf = cfg["http_server"], cfg["http_api"]
+        if http_conf["enabled"]:
+            lst = TcpListener(http_conf["listen"], self._handle_http, "HTTP-Server")
+            self.listeners.append(lst)
+            self.http_port = lst.port
+        if api_conf["enabled"]:
+            self._mount_api()
+            if http_conf["enabled"] and str(api_conf["listen"]) == str(http_conf["listen"]):
+                self.api_port = self.http_port
+            else:
+                lst = TcpListener(api_conf["listen"], self._handle_api, "HTTP-API")
+                self.listeners.append(lst)
+                self.api_port = lst.port
+        for lst in self.listeners:
+            lst.start()
+        self.sources.start()
+        self._greenlets.append(gevent.spawn(self._timer_loop))
+        self._write_pid()
+        logger.info("{} started, pid={}, rtmp={}, http={}, api={}", SERVER, os.getpid(), self.rtmp_ports, self.http_port, self.api_port)
+
+    def _mount_api(self):
+        """The HTTP API (issue: operations); mounted on the static mux when ports are shared."""
+        try:
+            from .http import api
+        except ImportError:
+            return
+        self.api_handler = api.mount(self)
+
+    def serve_forever(self):
+        """Start, install the signal handlers, run until a quit signal or ``stop()``."""
+        if not self.listeners:
+            self.start()
+        self.install_signals()
+        self._quit.wait()
+        self.stop(graceful=self._graceful)
+
+    _graceful = True
+
+    def install_signals(self):
+        gevent.signal_handler(signal.SIGTERM, self.quit, False)
+        gevent.signal_handler(signal.SIGINT, self.quit, True)
+        gevent.signal_handler(signal.SIGQUIT, self.quit, True)
+        gevent.signal_handler(signal.SIGHUP, self.reload)
+        gevent.signal_handler(signal.SIGUSR1, log.reopen)
+
+    def quit(self, graceful: bool = True):
+        logger.info("signal: {} quit", "graceful" if graceful else "fast")
+        self._graceful = graceful
+        self._quit.set()
+
+    def stop(self, graceful: bool = False):
+        """Stop accepting, end publishers (their players get a clean end), close everything."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for lst in self.listeners:
+            lst.close()
+        if graceful:
+            deadline = time.monotonic() + GRACE_MAX_S
+            for conn in list(self.conns.values()):
+                if getattr(conn, "publishing_now", False):
+                    conn.expire()
+            end = min(deadline, time.monotonic() + GRACE_DRAIN_S)
+            while self.conns and time.monotonic() < end and any(getattr(c, "publishing_now", False) for c in self.conns.values()):
+                gevent.sleep(0.05)
+            gevent.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        for conn in list(self.conns.values()):
+            conn.expire()
+        if graceful:
+            end = time.monotonic() + 1.0
+            while self.conns and time.monotonic() < end:
+                gevent.sleep(0.05)
+        self.sources.stop()
+        for g in self._greenlets:
+            g.kill(block=False)
+        self._remove_pid()
+        self._quit.set()
+        logger.info("server stopped")
+
+    # -- pid file ------------------------------------------------------------------------
+    def _write_pid(self):
+        path = self.config.root.get("pid")
+        if not path:
+            return
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(f"{os.getpid()}\n")
+            self._pid_file = path
+        except OSError as e:
+            logger.warning("cannot write pid file {}: {}", path, e)
+
+    def _remove_pid(self):
+        if self._pid_file:
+            try:
+                os.unlink(self._pid_file)
+            except OSError:
+                pass
+            self._pid_file = None
+
+    # -- connections -----------------------------------------------------------------------
+    def _admit(self, sock, addr, kind: str) -> bool:
+        limit = self.config.root["max_connections"]
+        if len(self.conns) >= limit:
+            self.rejected += 1
+            self.stat.clients_errs += 1
+            logger.warning("{} client {}:{} rejected: max_connections={} reached (code 1074), rejected={}",
+                           kind, addr[0], addr[1], limit, self.rejected)
+            try:
+                sock.close()
+            except OSError:
+                pass
+            return False
+        return True
+
+    def _handle_rtmp(self, sock, addr):
+        if not self._admit(sock, addr, "RTMP"):
+            return
+        conn = RtmpConn(self, sock, addr)
+        self.conns[conn.cid] = conn
+        conn.serve()
+
+    def _handle_http(self, sock, addr, handler=None):
+        if not self._admit(sock, addr, "HTTP"):
+            return
+        cid = new_cid()
+        conn = HttpConn(sock, addr, handler or self.cors_mux, cid=cid)
+        self.conns[cid] = conn
+        try:
+            conn.serve()
+        finally:
+            self.stat.on_disconnect(cid)
+            self.conns.pop(cid, None)
+
+    def _handle_api(self, sock, addr):
+        self._handle_http(sock, addr, self.api_handler or self.cors_mux)
+
+    def on_conn_closed(self, conn):
+        self.conns.pop(conn.cid, None)
+
+    # -- access checks (security, refer) ---------------------------------------------------------
+    def check_access(self, vconf: dict, action: str, req):
+        try:
+            from .security import check
+        except ImportError:
+            return
+        check(vconf, action, req)
+
+    # -- source handler -----------------------------------------------------------------------------
+    def on_publish(self, source):
+        self.streams.http_mount(source.req)
+
+    def on_unpublish(self, source):
+        self.streams.http_unmount(source.req)
+
+    # -- reload and timers ------------------------------------------------------------------------
+    def reload(self):
+        try:
+            new = self.config.reload()
+        except ConfigError as e:
+            logger.error("reload failed, keep the running config: {}", e)
+            return
+        old = self.config
+        self.config = new
+        log.set_level(new.root["srs_log_level"])
+        self.streams.reload_templates()
+        auth = new.root["http_api"]["auth"]
+        self.auth_mux.enabled, self.auth_mux.username, self.auth_mux.password = auth["enabled"], auth["username"], auth["password"]
+        self.cors_mux.enabled = new.root["http_server"]["crossdomain"]
+        if old.root["listen"] != new.root["listen"] or old.root["http_server"]["listen"] != new.root["http_server"]["listen"]:
+            logger.warning("reload: listen ports cannot change without a restart; keeping the old ones")
+        logger.info("reload: config {} applied", new.path or "<text>")
+
+    def _timer_loop(self):
+        pithy = self.config.root["pithy_print_ms"] / 1000.0
+        last = time.monotonic()
+        while True:
+            gevent.sleep(5.0 if pithy > 5 else max(pithy, 0.5))
+            self.stat.sample()
+            now = time.monotonic()
+            if now - last >= self.config.root["pithy_print_ms"] / 1000.0:
+                last = now
+                recv, send = self.stat.kbps.rates()
+                logger.info("stats: streams={}, clients={}, conns={}, kbps in={} out={}, rejected={}",
+                            len(self.stat.streams), len(self.stat.clients), len(self.conns), recv, send, self.rejected)
+
+
+__all__ = ["Server"]

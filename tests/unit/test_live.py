@@ -1,0 +1,158 @@
+"""LiveSource, LiveConsumer and the jitter: pure logic, no sockets."""
+
+import pytest
+
+from srspy.kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
+from srspy.live.jitter import SourceJitter, consumer_base
+from srspy.live.source import LiveSource, SourceOptions
+from srspy.rtmp.message import AUDIO, VIDEO, RtmpMessage
+
+AVC_SH = bytes([0x17, 0x00, 0, 0, 0]) + b"\x01\x64\x00\x1f\xff\xe1\x00\x00\x01\x00\x00"
+AAC_SH = bytes([0xAF, 0x00, 0x12, 0x10])
+
+
+def key(ts):
+    return RtmpMessage(VIDEO, ts, 1, bytes([0x17, 0x01, 0, 0, 0]) + b"K" * 10)
+
+
+def inter(ts):
+    return RtmpMessage(VIDEO, ts, 1, bytes([0x27, 0x01, 0, 0, 0]) + b"P" * 10)
+
+
+def audio(ts):
+    return RtmpMessage(AUDIO, ts, 1, bytes([0xAF, 0x01]) + b"A" * 5)
+
+
+def make_source(**kw):
+    src = LiveSource("/live/s", None, SourceOptions(**kw))
+    src.on_publish(object())
+    return src
+
+
+@pytest.mark.parametrize(
+    "inputs, expected",
+    [
+        ([0, 40, 80, 120], [0, 40, 80, 120]),  # starts at -1 + delta, clamped at 0
+        ([10000, 10040, 10080], [9, 49, 89]),  # a mid-stream start: the first delta becomes 10 ms
+        ([0, 40, 5000, 5040], [0, 40, 50, 90]),  # a jump forward over 250 ms counts as 10 ms
+        ([1000, 1040, 1080, 0, 40], [9, 49, 89, 99, 139]),  # a jump back (republish) counts as 10 ms
+        ([0, 40, 20, 60], [0, 40, 20, 60]),  # small backward jitter within 250 ms is kept
+        ([0, 100, 0], [0, 100, 0]),  # never below zero
+    ],
+)
+def test_jitter_full(inputs, expected):
+    j = SourceJitter()
+    assert [j.correct(t) for t in inputs] == expected
+
+
+def test_consumer_base():
+    assert consumer_base("full", 1009) == 1000
+    assert consumer_base("zero", 777) == 777
+    assert consumer_base("off", 777) == 0
+
+
+def test_new_consumer_gets_headers_then_gop_from_keyframe():
+    src = make_source(time_jitter="off")
+    src.on_audio(RtmpMessage(AUDIO, 0, 1, AAC_SH))
+    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    for t in range(0, 2000, 40):
+        src.on_video(key(t) if t % 1000 == 0 else inter(t))
+        src.on_audio(audio(t))
+    c = src.create_consumer()
+    src.consumer_dumps(c)
+    msgs = c.dump(1000)
+    assert msgs[0].payload == AAC_SH and msgs[1].payload == AVC_SH
+    assert msgs[2].type == VIDEO and msgs[2].flags & F_KEYFRAME and msgs[2].timestamp == 1000
+    assert not msgs[2].flags & F_SEQUENCE_HEADER
+    assert all(m.timestamp >= 1000 for m in msgs[2:])
+
+
+def test_gop_cache_off_waits_for_next_keyframe():
+    src = make_source(time_jitter="off", gop_cache=False)
+    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    src.on_video(key(0))
+    src.on_video(inter(40))
+    c = src.create_consumer()
+    src.consumer_dumps(c)
+    src.on_video(inter(80))
+    src.on_audio(audio(80))
+    src.on_video(key(120))
+    msgs = c.dump()
+    assert [m.type for m in msgs] == [VIDEO, AUDIO, VIDEO]  # SH, audio, then the keyframe
+    assert msgs[0].payload == AVC_SH and msgs[2].timestamp == 120
+    assert c.dropped == 1
+
+
+def test_queue_overflow_shrinks_to_headers_and_next_keyframe():
+    src = make_source(time_jitter="off", queue_length_ms=2000)
+    src.on_audio(RtmpMessage(AUDIO, 0, 1, AAC_SH))
+    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    src.on_video(key(0))
+    c = src.create_consumer()
+    src.consumer_dumps(c)
+    c.dump(3)  # takes the headers and the keyframe, then falls behind
+    for t in range(40, 10000, 40):
+        src.on_video(key(t) if t % 2000 == 0 else inter(t))
+    msgs = c.dump(1000)
+    assert c.dropped > 0
+    assert msgs[0].payload == AAC_SH and msgs[1].payload == AVC_SH
+    assert msgs[2].flags & F_KEYFRAME and msgs[2].timestamp == 8000
+    assert len(src.msgs) < 120  # the log was trimmed to queue_length, not kept for the slow player
+
+
+def test_republish_never_sends_old_leftovers():
+    src = make_source(time_jitter="off")
+    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    src.on_video(key(0))
+    c = src.create_consumer()
+    src.consumer_dumps(c)
+    c.dump()
+    src.on_video(inter(40))  # never read by the consumer
+    src.on_unpublish()
+    assert c.pop_events() == ["unpublish"]
+    src.on_publish(object())
+    assert c.pop_events() == ["publish"]
+    src.on_video(inter(0))  # the new publisher starts badly: must be skipped
+    new_sh = RtmpMessage(VIDEO, 0, 1, AVC_SH + b"\x01")
+    src.on_video(new_sh)
+    src.on_video(key(0))
+    msgs = c.dump()
+    assert [m.payload for m in msgs] == [new_sh.payload, key(0).payload]
+
+
+def test_full_jitter_timestamps_start_near_zero_for_each_consumer():
+    src = make_source()  # full
+    src.on_video(RtmpMessage(VIDEO, 5000, 1, AVC_SH))
+    for t in range(5000, 7000, 40):
+        src.on_video(key(t) if t == 6000 else inter(t))
+    c = src.create_consumer()
+    src.consumer_dumps(c)
+    msgs = c.dump()
+    base = c.timestamp_base()
+    ts = [m.timestamp - base for m in msgs if not m.flags & F_SEQUENCE_HEADER]
+    assert ts[0] == 9 and ts[1] == 49
+
+
+def test_wait_wakes_on_merged_write_condition():
+    import gevent
+
+    src = make_source(time_jitter="off")
+    src.on_video(key(0))
+    c = src.create_consumer(mw_msgs=2, mw_sleep=100)
+    c.start_at([], src.base + len(src.msgs), False)
+    woke = []
+
+    def player():
+        c.wait(5.0)
+        woke.append(len(src.msgs))
+
+    g = gevent.spawn(player)
+    gevent.sleep(0)
+    for t in (40, 80, 120):
+        src.on_video(inter(t))
+        gevent.sleep(0)
+    assert woke == []  # 3 messages but only 80 ms queued
+    src.on_video(inter(160))
+    gevent.sleep(0)
+    g.join(1)
+    assert woke == [5]
