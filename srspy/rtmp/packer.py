@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 
+from .chunk import _Slices
 from .message import AUDIO, CID_AUDIO, CID_OVER_CONNECTION2, CID_VIDEO, VIDEO
 
 _H0 = struct.Struct(">BIHBI")  # basic header, ts(3)+size(1 of 3), size(2 of 3), type, stream id (LE as BE int)
@@ -20,8 +21,8 @@ EXT_TS = 0xFFFFFF
 def payload_slices(msg, chunk_size: int) -> list:
     """The payload cut at ``chunk_size``, computed once per message and chunk size."""
     cache = msg._cache
-    if cache is not None and cache[0] == chunk_size:
-        return cache[1]
+    if type(cache) is _Slices and cache.chunk_size == chunk_size:
+        return cache.slices
     p = msg.payload
     n = len(p)
     if n <= chunk_size:
@@ -29,7 +30,7 @@ def payload_slices(msg, chunk_size: int) -> list:
     else:
         mv = memoryview(p)
         slices = [mv[i : i + chunk_size] for i in range(0, n, chunk_size)]
-    msg._cache = (chunk_size, slices)
+    msg._cache = _Slices(chunk_size, slices)
     return slices
 
 
