@@ -54,7 +54,7 @@ srs_log_tank console;
 srs_log_level {level};
 http_server {{ enabled on; listen 0; dir {tmp}/html; }}
 vhost __defaultVhost__ {{
-    http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
+    {remux}
     {vhost_extra}
 }}
 {extra}
@@ -63,16 +63,20 @@ vhost __defaultVhost__ {{
 
 @pytest.fixture
 def make_server(tmp_path):
-    """make_server(extra="...", vhost_extra="...", text=None) -> a started in-process Server."""
+    """make_server(extra=..., vhost_extra=..., remux=..., text=None) -> a started in-process Server.
+
+    ``extra`` goes at the top level, ``vhost_extra`` and ``remux`` (the http_remux block)
+    into ``__defaultVhost__``; ``text`` replaces the whole config."""
     from srspy import log
     from srspy.server import Server
 
     servers = []
     (tmp_path / "html").mkdir(exist_ok=True)
 
-    def make(extra: str = "", vhost_extra: str = "", text: str | None = None, level: str = "warn"):
+    def make(extra: str = "", vhost_extra: str = "", text: str | None = None, level: str = "warn",
+             remux: str = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"):
         log.setup("console", os.environ.get("SRSPY_TEST_LOG", level))
-        conf = text if text is not None else BASE_CONF.format(tmp=tmp_path, extra=extra, vhost_extra=vhost_extra, level=level)
+        conf = text if text is not None else BASE_CONF.format(tmp=tmp_path, extra=extra, vhost_extra=vhost_extra, level=level, remux=remux)
         srv = Server.from_text(conf)
         srv.start()
         servers.append(srv)

@@ -1,0 +1,272 @@
+"""Port of SrsHttpConn and SrsHttpxConn: one HTTP connection, one greenlet.
+
+``serve()`` runs the request loop in the calling greenlet: read and parse one request
+(httptools, ``request_timeout`` to read it), call ``handler.serve_http(w, r)``, end the
+response if the handler did not, and go on while the request is keep-alive. This is the
+only place where exceptions become responses: ``HttpError`` -> its status, anything else
+-> 500 and a logged traceback, or a close when headers already went out. Disconnects
+are logged at info.
+
+Streaming handlers call ``watch_close(callback)`` (SRS's SrsHttpRecvThread) to learn when
+the player goes away; ``expire()`` kicks the connection from any greenlet.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import gevent
+from loguru import logger
+
+from ..errors import ClientClosed, HttpError, SrsError, is_client_gracefully_close
+from ..log import spawn_with_context
+from .message import HttpHeaders, HttpRequest
+from .mux import write_text
+from .parser import HttpParseError, HttpParser
+from .writer import ResponseWriter, reason_phrase
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class HttpConn:
+    """Port of SrsHttpConn + SrsHttpxConn (TLS aside)."""
+
+    #: SrsHttpxConn sets ``Connection: Close`` on every response, yet keeps serving a
+    #: client that asked for keep-alive (srs.md 1.2). False: only on a closing response.
+    close_header = True
+    #: Bytes asked of each ``recv_into``.
+    recv_size = 64 * 1024
+    #: Bytes asked of each ``recv`` of the close watcher (what it reads is discarded).
+    watch_size = 4096
+
+    def __init__(self, sock, addr, handler, *, cid: str, request_timeout: float = 15.0,
+                 max_request_line: int = 8192, max_header_bytes: int = 32768, max_body: int = 1 << 20,
+                 on_request=None, send_timeout: float | None = None):
+        self.sock = sock
+        self.addr = addr
+        self.remote_ip = addr[0] if addr else ""
+        self.remote_port = addr[1] if addr else 0
+        self.handler = handler
+        self.cid = cid
+        self.request_timeout = request_timeout
+        self.send_timeout = send_timeout
+        self.on_request = on_request
+        self.parser = HttpParser(max_request_line, max_header_bytes, max_body)
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.requests = 0
+        self.closed = False
+        self.expired = False
+        self.start_time = time.time()
+        self.log = logger.bind(cid=cid, ip=self.remote_ip)
+        self._buf = bytearray(self.recv_size)
+        self._watcher = None
+        self._watched = False
+        self._linger = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def serve(self) -> None:
+        with logger.contextualize(cid=self.cid, ip=self.remote_ip):
+            logger.debug("HTTP client ip={}:{}", self.remote_ip, self.remote_port)
+            try:
+                self._cycle()
+            except BaseException as e:  # noqa: BLE001 - the top of the connection greenlet
+                self._log_end(e)
+                if not isinstance(e, Exception):
+                    raise
+            finally:
+                self._cleanup()
+
+    def expire(self) -> None:
+        """Kick the connection: close the socket; blocked reads and writes end at once."""
+        if self.closed:
+            return
+        self.expired = True
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def watch_close(self, callback):
+        """Port of SrsHttpRecvThread: read and discard until the peer closes, then ``callback()``.
+
+        Runs in a helper greenlet (returned), killed when the request or the connection
+        ends. Bytes the client sends meanwhile are dropped, so the connection closes
+        after such a request instead of parsing what follows.
+        """
+        self._kill_watcher()
+        self._watched = True
+        self._watcher = spawn_with_context(self._watch, callback, cid=self.cid, ip=self.remote_ip)
+        return self._watcher
+
+    def _watch(self, callback):
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(self.watch_size)
+                except socket.timeout:
+                    continue
+                if not data:
+                    reason = "peer closed"
+                    break
+                self.bytes_in += len(data)
+        except OSError as e:
+            reason = "kicked" if self.expired else repr(e)
+        logger.info("http: recv thread ends, {}", reason)
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - a helper greenlet must not die silently
+            logger.exception("http: close callback failed")
+
+    def _kill_watcher(self):
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and watcher is not gevent.getcurrent():
+            watcher.kill(block=False)
+
+    def _cleanup(self):
+        self._kill_watcher()
+        if self._linger and not self.closed:
+            self._lingering_close()
+        self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    #: After answering a broken request, read what the client still sends for at most this
+    #: long before closing, so the answer is not lost to a reset (a "lingering close").
+    linger_timeout = 1.0
+
+    def _lingering_close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + self.linger_timeout
+            while (left := deadline - time.monotonic()) > 0:
+                self.sock.settimeout(left)
+                if not self.sock.recv_into(self._buf):
+                    break
+        except OSError:
+            pass
+
+    def _log_end(self, e: BaseException):
+        if self.expired:
+            logger.info("http: connection kicked, {} requests", self.requests)
+        elif is_client_gracefully_close(e) or isinstance(e, gevent.GreenletExit):
+            logger.info("http: client disconnect peer, {}", e.__class__.__name__)
+        elif isinstance(e, (SrsError, OSError)):
+            logger.warning("http: serve error code={}: {}", getattr(e, "code", None) or getattr(e, "errno", 0), e)
+        else:
+            logger.exception("http: serve error: {!r}", e)
+
+    # -- the request loop ---------------------------------------------------------------------
+    def _cycle(self):
+        while not self.closed:
+            r = self._read_request()
+            if r is None:
+                return
+            self.requests += 1
+            if not self._serve(r):
+                return
+
+    def _read_request(self) -> HttpRequest | None:
+        """The next request; None when the peer closed, went idle or sent a broken one."""
+        parser = self.parser
+        deadline = time.monotonic() + self.request_timeout
+        continued = False
+        view = memoryview(self._buf)
+        while True:
+            try:
+                p = parser.next_request()
+            except HttpParseError as e:
+                logger.info("http: bad request, status={}, {}", e.status, e)
+                self._linger = True
+                self._reply(None, e.status, reason_phrase(e.status), close=True)
+                return None
+            if p is not None:
+                return HttpRequest(p.method, p.url, HttpHeaders(p.headers), p.body, version=p.version,
+                                   keep_alive=p.keep_alive, remote=(self.remote_ip, self.remote_port), conn=self)
+            if parser.expect_continue and not continued:
+                continued = True
+                self._send_raw(CONTINUE)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self._timeout(parser.started)
+            self.sock.settimeout(left)
+            try:
+                n = self.sock.recv_into(view)
+            except socket.timeout:
+                return self._timeout(parser.started)
+            except OSError as e:
+                if self.closed:
+                    raise ClientClosed("http: connection expired") from e
+                raise
+            if not n:
+                if parser.started:
+                    logger.info("http: peer closed in the middle of a request")
+                return None
+            self.bytes_in += n
+            if not parser.started:
+                deadline = time.monotonic() + self.request_timeout  # the clock starts at the first byte
+            parser.feed(view[:n])
+
+    def _timeout(self, started: bool) -> None:
+        if started:
+            logger.info("http: request not read in {}s, close", self.request_timeout)
+        else:
+            logger.debug("http: idle for {}s, close", self.request_timeout)
+        return None
+
+    def _serve(self, r: HttpRequest) -> bool:
+        """Serve one request; True to read another on this connection."""
+        w = ResponseWriter(self.sock, conn=self, is_head=r.is_head, version=r.version,
+                           keep_alive=r.keep_alive, close_header=self.close_header)
+        length = r.content_length
+        logger.info("HTTP #{} {}:{} {} {}, content-length={}", self.requests, self.remote_ip, self.remote_port,
+                    r.method, r.url, -1 if length is None else length)
+        self._watched = False
+        self.sock.settimeout(self.send_timeout)
+        try:
+            if self.on_request is not None:
+                self.on_request(r)
+            self.handler.serve_http(w, r)
+            if not w.finished:
+                w.final_request()
+        except HttpError as e:
+            if w.header_sent or self.closed:
+                logger.warning("http: {} {} failed after the response started: {}", r.method, r.url, e)
+                return False
+            text = str(e) if str(e) != str(e.status) else reason_phrase(e.status)
+            logger.info("http: {} {} answered {}: {}", r.method, r.url, e.status, text)
+            return self._reply(r, e.status, text, close=getattr(e, "close", False))
+        except Exception as e:
+            if self.closed or is_client_gracefully_close(e):
+                raise
+            logger.exception("http: {} {} failed", r.method, r.url)
+            if not w.header_sent:
+                self._reply(r, 500, reason_phrase(500), close=True)
+            return False
+        finally:
+            self._kill_watcher()
+        return w.keep_alive and r.keep_alive and not self._watched and not self.closed
+
+    def _reply(self, r: HttpRequest | None, status: int, text: str, close: bool) -> bool:
+        """An error response of our own, text/plain; True if the connection may go on."""
+        keep_alive = not close and r is not None and r.keep_alive
+        w = ResponseWriter(self.sock, conn=self, is_head=r is not None and r.is_head,
+                           version=r.version if r is not None else "1.1", keep_alive=keep_alive,
+                           close_header=self.close_header)
+        write_text(w, status, text)
+        return w.keep_alive
+
+    def _send_raw(self, data: bytes):
+        self.sock.sendall(data)
+        self.bytes_out += len(data)
+
+    def __repr__(self) -> str:
+        return f"<HttpConn {self.cid} {self.remote_ip}:{self.remote_port}>"
+
+
+__all__ = ["HttpConn"]

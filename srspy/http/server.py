@@ -1,0 +1,40 @@
+"""Port of SrsHttpServer: the stream mux first, the static mux as the fallback (srs.md 1.3).
+
+``/api/`` and ``/console/`` go to the static mux only (API handlers live there).
+Anything else asks the stream mux, where live streams are mounted at run time (and its
+hijackers), and falls back to the static mux: user handlers, files under ``dir``, 404.
+"""
+
+from __future__ import annotations
+
+from .mux import HttpServeMux, NotFoundHandler
+from .static import FileServer
+
+
+class HttpServer:
+    """Port of SrsHttpServer. ``handle`` and ``mux`` plug user handlers into the static mux."""
+
+    def __init__(self, dir: str | None = None):  # noqa: A002 - SRS's http_server.dir
+        self.static_mux = HttpServeMux()
+        self.stream_mux = HttpServeMux()
+        self.dir = dir
+        if dir:
+            self.static_mux.handle("/", FileServer(dir))
+
+    @property
+    def mux(self) -> HttpServeMux:
+        return self.static_mux
+
+    def handle(self, pattern: str, handler) -> None:
+        self.static_mux.handle(pattern, handler)
+
+    def serve_http(self, w, r):
+        path = r.path
+        if not path.startswith(("/api/", "/console/")):
+            handler, _ = self.stream_mux.find_handler(r)
+            if not isinstance(handler, NotFoundHandler):
+                return handler.serve_http(w, r)
+        return self.static_mux.serve_http(w, r)
+
+
+__all__ = ["HttpServer"]

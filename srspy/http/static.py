@@ -1,0 +1,155 @@
+"""Port of SrsHttpFileServer (and the plain-file part of SrsVodStream): files under a root.
+
+Content-Type by extension, Content-Length, single byte ranges (``Range: bytes=a-b``,
+``a-``, ``-n``; also ``?range=``/``?bytes=`` for ``.mp4`` as SRS reads them) answered
+206, unsatisfiable ones 416; a directory serves its ``index.html``. The resolved path
+(symlinks followed) must stay under the root, whatever the URL says. Bodies go out with
+``socket.sendfile``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+
+from loguru import logger
+
+from .mux import write_text
+
+INDEX_PAGE = "index.html"
+
+# Types SRS's file server names itself (srs_app_http_static / srs_protocol_http_stack).
+MIME_TYPES = {
+    ".flv": "video/x-flv",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/MP2T",
+    ".mp4": "video/mp4",
+    ".m4v": "video/x-m4v",
+    ".m4a": "audio/x-m4a",
+    ".aac": "audio/x-aac",
+    ".mp3": "audio/mpeg",
+    ".mpd": "application/dash+xml",
+    ".m4s": "video/iso.segment",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".json": "application/json",
+    ".xml": "text/xml",
+    ".txt": "text/plain",
+    ".ico": "image/x-icon",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+}
+
+_RANGE = re.compile(r"^\s*bytes=(\d*)-(\d*)\s*$", re.IGNORECASE)
+
+
+def content_type(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    ctype = MIME_TYPES.get(ext) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if ctype.startswith("text/") and "charset" not in ctype:
+        ctype += "; charset=utf-8"
+    return ctype
+
+
+def parse_range(value: str | None, size: int):
+    """``(start, end)`` inclusive for one byte range; None to ignore it; ``False`` if unsatisfiable.
+
+    Several ranges, or a malformed header, are ignored: the whole file is served (RFC 9110
+    allows it).
+    """
+    if not value:
+        return None
+    m = _RANGE.match(value)
+    if m is None:
+        return None
+    first, last = m.group(1), m.group(2)
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last n bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            return False
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None
+    if start >= size:
+        return False
+    return start, min(end, size - 1)
+
+
+class FileServer:
+    """Port of SrsHttpFileServer: serves ``root``; ``prefix`` (a mount like ``/hls/``) is
+    removed from the path first."""
+
+    def __init__(self, root: str, prefix: str = ""):
+        self.root = os.path.realpath(root)
+        self.prefix = prefix.rstrip("/")
+
+    def resolve(self, path: str) -> str | None:
+        """The real file for a URL path, or None if it is missing or outside the root."""
+        if "\x00" in path:
+            return None
+        if self.prefix and path.startswith(self.prefix):
+            path = path[len(self.prefix):]
+        full = os.path.realpath(os.path.join(self.root, path.lstrip("/")))
+        if os.path.isdir(full):
+            full = os.path.realpath(os.path.join(full, INDEX_PAGE))
+        if not self._inside(full):
+            logger.warning("http: refuse {}, outside of {}", path, self.root)
+            return None
+        return full if os.path.isfile(full) else None
+
+    def _inside(self, full: str) -> bool:
+        return full == self.root or full.startswith(self.root.rstrip(os.sep) + os.sep)
+
+    def serve_http(self, w, r):
+        fullpath = self.resolve(r.path)
+        if fullpath is None:
+            logger.info("http miss file={}", os.path.join(self.root, r.path.lstrip("/")))
+            return write_text(w, 404, "Not Found")
+        if r.method not in ("GET", "HEAD"):
+            w.header()["Allow"] = "GET, HEAD"
+            return write_text(w, 405, "Method Not Allowed")
+        try:
+            f = open(fullpath, "rb")
+        except OSError as e:
+            logger.warning("http: open file={} failed: {}", fullpath, e)
+            return write_text(w, 404, "Not Found")
+        with f:
+            self.serve_file(w, r, f, fullpath)
+
+    def serve_file(self, w, r, f, fullpath: str):
+        size = os.fstat(f.fileno()).st_size
+        rng = r.header("Range")
+        if rng is None and fullpath.endswith(".mp4"):
+            query_range = r.args.get("range") or r.args.get("bytes")
+            rng = f"bytes={query_range}" if query_range else None
+        span = parse_range(rng, size)
+        h = w.header()
+        h["Content-Type"] = content_type(fullpath)
+        h["Accept-Ranges"] = "bytes"
+        if span is False:
+            h["Content-Range"] = f"bytes */{size}"
+            h["Content-Length"] = "0"
+            w.write_header(416)
+            return w.final_request()
+        start, end = span if span else (0, size - 1)
+        count = end - start + 1
+        h["Content-Length"] = str(count)
+        if span:
+            h["Content-Range"] = f"bytes {start}-{end}/{size}"
+            w.write_header(206)
+        else:
+            w.write_header(200)
+        w.sendfile(f, start, count)
+
+
+__all__ = ["FileServer", "MIME_TYPES", "content_type", "parse_range"]

@@ -1,0 +1,242 @@
+"""Port of SrsHttpResponseWriter (ISrsHttpResponseWriter): one response on a socket.
+
+Recipes, as SRS documents them:
+
+* known length: set ``Content-Length``, ``write_header(status)``, ``write(body)``;
+* unknown length: ``write_header(status)``, then ``write``/``writev`` as many times as
+  needed (each call is one HTTP chunk), then ``final_request()`` (``0\\r\\n\\r\\n``);
+* no body: ``write_header(status)`` then ``final_request()`` (``Content-Length: 0``);
+* HTTP-FLV: ``writev(bufs)`` per merged batch, one chunk and one ``sendmsg`` each.
+
+``write_header`` only records the status: headers go out with the first body bytes, in
+the same send. HEAD responses carry headers only.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from .. import SERVER
+from ..errors import ERROR_HTTP_CONTENT_LENGTH, ClientClosed, SrsError
+from ..netio import sendmsg_all
+from .message import HttpHeaders
+
+CHUNK_END = b"\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def detect_content_type(data) -> str:
+    """A small take on Go's DetectContentType (SRS srs_go_http_detect), for the first write."""
+    head = bytes(data[:512])
+    lower = head.lstrip().lower()
+    if lower.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "text/html; charset=utf-8"
+    if head.startswith(b"FLV"):
+        return "video/x-flv"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None if len(head) < 509 else head[:-3].decode("utf-8", "ignore")
+    if text is not None and all(c >= " " or c in "\t\r\n\f" for c in text):
+        return "text/plain; charset=utf-8"
+    return "application/octet-stream"
+
+
+def _no_body_status(status: int) -> bool:
+    return status < 200 or status in (204, 304)
+
+
+class ResponseWriter:
+    """Port of SrsHttpResponseWriter.
+
+    ``keep_alive`` says whether the connection may serve another request after this
+    response; the writer clears it when the response must be delimited by a close
+    (HTTP/1.0 without Content-Length, a short body, a handler's ``Connection: close``).
+    ``close_header`` adds ``Connection: Close`` first, on every response, as SRS's
+    SrsHttpxConn does; the connection still follows the request's keep-alive then.
+    """
+
+    def __init__(self, sock, *, conn=None, is_head: bool = False, version: str = "1.1",
+                 keep_alive: bool = True, close_header: bool = False):
+        self.sock = sock
+        self.conn = conn
+        self.is_head = is_head
+        self.version = version
+        self.keep_alive = keep_alive
+        self.close_header = close_header
+        self._header = HttpHeaders()
+        if close_header or not keep_alive:
+            self._header.set("Connection", "Close")
+        self.status = 200
+        self._status_set = False
+        self.header_sent = False
+        self.finished = False
+        self.chunked = False
+        self.content_length: int | None = None
+        self.body_sent = 0
+        self.bytes_sent = 0
+
+    # -- ISrsHttpResponseWriter ---------------------------------------------------------
+    def header(self) -> HttpHeaders:
+        return self._header
+
+    def write_header(self, status: int) -> None:
+        """Record the status; nothing is sent until the first write or final_request."""
+        if self.header_sent or self._status_set:
+            return  # SRS: a second write_header is ignored
+        self.status = int(status)
+        self._status_set = True
+
+    def write(self, data: bytes = b"") -> None:
+        """Send ``data``: one chunk when chunked, raw bytes otherwise; headers go with it."""
+        if self.finished:
+            raise SrsError("http: write after final_request")
+        head = None if self.header_sent else self._head(data)
+        n = len(data)
+        if self.is_head or not n:
+            if head is not None:
+                self._send([head], len(head))
+            return
+        self._count_body(n)
+        if self.chunked:
+            bufs = [b"%x\r\n" % n, data, CHUNK_END]
+        else:
+            bufs = [data]
+        if head is not None:
+            bufs.insert(0, head)
+        self._send(bufs, -1)
+
+    def writev(self, bufs: list) -> None:
+        """Send every buffer of ``bufs`` as ONE chunk (when chunked) with ONE sendmsg.
+
+        Buffers are bytes-like with one byte per item (bytes, bytearray, memoryviews of
+        them). Nothing is copied; only the total length is computed here.
+        """
+        if self.finished:
+            raise SrsError("http: writev after final_request")
+        size = sum(map(len, bufs))
+        head = None if self.header_sent else self._head(None)
+        if self.is_head or not size:
+            if head is not None:
+                self._send([head], len(head))
+            return
+        self._count_body(size)
+        if self.chunked:
+            iov = [b"%x\r\n" % size, *bufs, CHUNK_END]
+            size += len(iov[0]) + 2
+        else:
+            iov = bufs
+        if head is not None:
+            iov = [head, *iov]
+            size += len(head)
+        self._send(iov, size)
+
+    def sendfile(self, file, offset: int = 0, count: int | None = None) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` (socket.sendfile, cooperative).
+
+        The handler sets Content-Length first; headers go out in their own send here.
+        """
+        if self.finished:
+            raise SrsError("http: sendfile after final_request")
+        if not self.header_sent:
+            head = self._head(None)
+            self._send([head], len(head))
+        if self.is_head or count == 0:
+            return
+        if count is not None:
+            self._count_body(count)
+        try:
+            n = self.sock.sendfile(file, offset, count)
+        except OSError as e:
+            self._raise_closed(e)
+            raise
+        self._sent(n)
+
+    def final_request(self) -> None:
+        """End the response: last chunk when chunked, an empty body when nothing was written."""
+        if self.finished:
+            return
+        self.finished = True
+        h = self._header
+        if not self.header_sent:
+            if "Content-Length" not in h and "chunked" not in h.get("Transfer-Encoding", "").lower() \
+                    and not _no_body_status(self.status):
+                h.set("Content-Length", "0")
+            head = self._head(None)
+            if self.chunked and not self.is_head:
+                self._send([head, LAST_CHUNK], len(head) + len(LAST_CHUNK))
+            else:
+                self._send([head], len(head))
+            return
+        if self.is_head:
+            return
+        if self.chunked:
+            self._send([LAST_CHUNK], len(LAST_CHUNK))
+        elif self.content_length is not None and self.body_sent < self.content_length:
+            self.keep_alive = False  # the body is short: only a close can end it
+
+    # -- internals ----------------------------------------------------------------------
+    def _head(self, data) -> bytes:
+        """Decide the framing and build the status line and headers; marks them sent."""
+        h = self._header
+        status = self.status
+        if data and "Content-Type" not in h:
+            h.set("Content-Type", detect_content_type(data))
+        if "Server" not in h:
+            h.set("Server", SERVER)
+        length = h.get("Content-Length")
+        if length is not None:
+            self.content_length = int(length)
+        elif "chunked" in h.get("Transfer-Encoding", "").lower():
+            self.chunked = True
+        elif _no_body_status(status):
+            self.content_length = 0
+        elif self.version == "1.0":
+            self.keep_alive = False  # no chunked encoding in HTTP/1.0: the close ends the body
+        else:
+            self.chunked = True
+            h.set("Transfer-Encoding", "chunked")
+        if not self.keep_alive:
+            h.set("Connection", "Close")
+        else:
+            connection = h.get("Connection")
+            if connection is None:
+                h.set("Connection", "Keep-Alive")
+            elif not self.close_header and connection.lower() == "close":
+                self.keep_alive = False
+        self.header_sent = True
+        self._status_set = True
+        return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason_phrase(status).encode(), h.encode())
+
+    def _count_body(self, n: int) -> None:
+        self.body_sent += n
+        if self.content_length is not None and self.body_sent > self.content_length:
+            raise SrsError(f"http: body of {self.body_sent} bytes over Content-Length {self.content_length}",
+                           code=ERROR_HTTP_CONTENT_LENGTH)
+
+    def _send(self, bufs: list, size: int) -> None:
+        try:
+            n = sendmsg_all(self.sock, bufs, size)
+        except OSError as e:
+            self._raise_closed(e)
+            raise
+        self._sent(n)
+
+    def _sent(self, n: int) -> None:
+        self.bytes_sent += n
+        if self.conn is not None:
+            self.conn.bytes_out += n
+
+    def _raise_closed(self, e: OSError) -> None:
+        if self.conn is not None and self.conn.closed:
+            raise ClientClosed("http: connection expired") from e
+
+
+__all__ = ["ResponseWriter", "detect_content_type", "reason_phrase"]
