@@ -40,8 +40,12 @@ class TcpListener:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             except OSError:
                 pass
-        sock.bind((self.host, self.want_port))
-        sock.listen(backlog)
+        try:
+            sock.bind((self.host, self.want_port))
+            sock.listen(backlog)
+        except OSError as e:
+            sock.close()
+            raise OSError(e.errno, f"{name} cannot listen at {self.host}:{self.want_port}: {e.strerror}") from e
         self.sock = sock
         self.port = sock.getsockname()[1]
         self.server = StreamServer(sock, self._on_accept)

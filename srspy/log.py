@@ -35,6 +35,11 @@ def _patch(record):
     extra["ipp"] = f"{ip} " if ip else ""
 
 
+def _stderr(message):
+    """Console sink: looks sys.stderr up on every line, so a replaced stderr is followed."""
+    sys.stderr.write(message)
+
+
 def srs_level(name: str) -> str:
     """SRS's level names (verbose/info/trace/warn/error) as loguru levels."""
     return _LEVELS.get(name, name.upper())
@@ -58,7 +63,7 @@ def _add_sink():
         os.makedirs(d, exist_ok=True)
         _state["sink"] = logger.add(_state["path"], level=_state["level"], format=FORMAT, enqueue=False, catch=True)
     else:
-        _state["sink"] = logger.add(sys.stderr, level=_state["level"], format=FORMAT, enqueue=False, catch=True, colorize=False)
+        _state["sink"] = logger.add(_stderr, level=_state["level"], format=FORMAT, enqueue=False, catch=True, colorize=False)
 
 
 def set_level(level: str):

@@ -42,7 +42,7 @@ class Server:
     def __init__(self, config):
         self.config = config
         self.cid = log.server_cid() or new_cid()
-        self.max_message_size = 16 * 1024 * 1024
+        self.max_message_size = 8 * 1024 * 1024  # the 24-bit length field allows 16 MiB - 1
         self.stat = Statistic()
         self.hooks = Hooks(self)
         self.sources = SourceManager(options_for=self._source_options, handler=self)

@@ -35,14 +35,23 @@ class HttpConn:
     #: SrsHttpxConn sets ``Connection: Close`` on every response, yet keeps serving a
     #: client that asked for keep-alive (srs.md 1.2). False: only on a closing response.
     close_header = True
+    #: Small responses and chunks go out at once (as nginx's ``tcp_nodelay on``): no Nagle
+    #: delay between the headers and a body sent apart, e.g. by sendfile.
+    tcp_nodelay = True
     #: Bytes asked of each ``recv_into``.
     recv_size = 64 * 1024
     #: Bytes asked of each ``recv`` of the close watcher (what it reads is discarded).
     watch_size = 4096
+    #: After answering a broken request, read what the client still sends for at most this
+    #: long before closing, so the answer is not lost to a reset (a "lingering close").
+    linger_timeout = 1.0
 
     def __init__(self, sock, addr, handler, *, cid: str, request_timeout: float = 15.0,
                  max_request_line: int = 8192, max_header_bytes: int = 32768, max_body: int = 1 << 20,
                  on_request=None, send_timeout: float | None = None):
+        """``on_request(r)``, when given, sees each request before the handler (stats, access
+        checks; what it raises is handled like the handler's). ``send_timeout`` bounds each
+        blocked send while a handler runs (None: no bound, as SRS's players)."""
         self.sock = sock
         self.addr = addr
         self.remote_ip = addr[0] if addr else ""
@@ -64,6 +73,11 @@ class HttpConn:
         self._watcher = None
         self._watched = False
         self._linger = False
+        if self.tcp_nodelay:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass  # not a TCP socket
 
     # -- lifecycle ------------------------------------------------------------------------
     def serve(self) -> None:
@@ -79,7 +93,11 @@ class HttpConn:
                 self._cleanup()
 
     def expire(self) -> None:
-        """Kick the connection: close the socket; blocked reads and writes end at once."""
+        """Kick the connection: close the socket; blocked reads and writes end at once.
+
+        A handler waiting on something else (an event) learns it from its ``watch_close``
+        callback, which fires when the socket goes away, and from ``closed``.
+        """
         if self.closed:
             return
         self.expired = True
@@ -135,10 +153,6 @@ class HttpConn:
             self.sock.close()
         except OSError:
             pass
-
-    #: After answering a broken request, read what the client still sends for at most this
-    #: long before closing, so the answer is not lost to a reset (a "lingering close").
-    linger_timeout = 1.0
 
     def _lingering_close(self):
         try:
@@ -240,7 +254,7 @@ class HttpConn:
                 return False
             text = str(e) if str(e) != str(e.status) else reason_phrase(e.status)
             logger.info("http: {} {} answered {}: {}", r.method, r.url, e.status, text)
-            return self._reply(r, e.status, text, close=getattr(e, "close", False))
+            return self._reply(r, e.status, text, close=getattr(e, "close", False), keep=w.header())
         except Exception as e:
             if self.closed or is_client_gracefully_close(e):
                 raise
@@ -252,12 +266,20 @@ class HttpConn:
             self._kill_watcher()
         return w.keep_alive and r.keep_alive and not self._watched and not self.closed
 
-    def _reply(self, r: HttpRequest | None, status: int, text: str, close: bool) -> bool:
-        """An error response of our own, text/plain; True if the connection may go on."""
+    def _reply(self, r: HttpRequest | None, status: int, text: str, close: bool,
+               keep: HttpHeaders | None = None) -> bool:
+        """An error response of our own, text/plain; True if the connection may go on.
+
+        The CORS headers a middleware already set (``keep``) are kept, so browsers can read it.
+        """
         keep_alive = not close and r is not None and r.keep_alive
         w = ResponseWriter(self.sock, conn=self, is_head=r is not None and r.is_head,
                            version=r.version if r is not None else "1.1", keep_alive=keep_alive,
                            close_header=self.close_header)
+        if keep is not None:
+            for name, value in keep.pairs():
+                if name.startswith("Access-Control-"):
+                    w.header().add(name, value)
         write_text(w, status, text)
         return w.keep_alive
 

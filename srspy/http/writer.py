@@ -42,8 +42,8 @@ def detect_content_type(data) -> str:
         return "video/x-flv"
     try:
         text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None if len(head) < 509 else head[:-3].decode("utf-8", "ignore")
+    except UnicodeDecodeError as e:  # a character cut at the end of the sample is fine
+        text = head[:e.start].decode("utf-8") if e.start >= len(head) - 3 and len(head) == 512 else None
     if text is not None and all(c >= " " or c in "\t\r\n\f" for c in text):
         return "text/plain; charset=utf-8"
     return "application/octet-stream"

@@ -70,7 +70,8 @@ def test_requests_before_an_error_are_handed_out_first():
     (b"GET / HTTP/1.1\r\n" + b"X-A: " + b"b" * 40000 + b"\r\n\r\n", 431),
     (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 100) for i in range(400)) + b"\r\n", 431),
     (b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", 413),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"100001\r\n" + b"z" * 0x100001 + b"\r\n0\r\n\r\n", 413),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n" + b"z" * 0x100001 + b"\r\n0\r\n\r\n",
+     413),
 ], ids=["garbage", "bad-length", "long-url", "long-header", "many-headers", "big-length", "big-chunked"])
 def test_limits_and_errors(data, status):
     for step in (len(data), 1000):

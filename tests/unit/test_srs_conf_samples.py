@@ -3,7 +3,7 @@
 SRS's samples live in the ``shared/srs-conf`` folder beside the repository checkout. They
 are loaded the way SRS loads them: from a working directory that holds them as ``conf/``,
 since their includes say ``include ./conf/include.vhost.conf;``. Two of them are NGINX
-configs kept with SRS's samples; SRS refuses them, and so does srspy.
+configs kept with SRS's samples: srspy loads them, warning once for each NGINX directive.
 """
 
 import re

@@ -1,0 +1,74 @@
+"""A low-level RTMP test peer: sends exactly the bytes a test wants (good or bad)."""
+
+from __future__ import annotations
+
+import socket
+
+from srspy.rtmp import amf0
+from srspy.rtmp.chunk import ChunkDecoder, ChunkEncoder
+from srspy.rtmp.handshake import ClientHandshake
+from srspy.rtmp.message import AMF0_COMMAND, RtmpMessage
+
+
+class RawRtmp:
+    def __init__(self, port: int, timeout: float = 5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.enc = ChunkEncoder(128)
+        self.dec = ChunkDecoder()
+        self.msgs: list = []
+
+    def handshake(self):
+        hs = ClientHandshake()
+        self.sock.sendall(hs.c0c1())
+        data = self.recv_exactly(3073)
+        self.sock.sendall(hs.process_s0s1s2(data))
+
+    def recv_exactly(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            d = self.sock.recv(n - len(buf))
+            if not d:
+                raise EOFError(f"closed after {len(buf)} of {n} bytes")
+            buf += d
+        return bytes(buf)
+
+    def send(self, msg: RtmpMessage, cs_id: int = 3):
+        self.sock.sendall(self.enc.encode(msg, cs_id))
+
+    def command(self, name: str, tid: float, *args, stream_id: int = 0):
+        self.send(RtmpMessage(AMF0_COMMAND, 0, stream_id, amf0.encode_all(name, tid, *args)))
+
+    def connect(self, app: str = "live", tc_url: str | None = None):
+        self.command("connect", 1.0, {"app": app, "tcUrl": tc_url or f"rtmp://127.0.0.1/{app}", "objectEncoding": 0.0})
+        return self.until_command("_result")
+
+    def read(self) -> list:
+        d = self.sock.recv(65536)
+        if not d:
+            raise EOFError("server closed")
+        got = self.dec.feed(d)
+        self.msgs.extend(got)
+        return got
+
+    def until_command(self, name: str, code: str | None = None) -> list:
+        while True:
+            for m in self.read():
+                if m.type == AMF0_COMMAND:
+                    v = amf0.decode_all(m.payload)
+                    if v[0] == name and (code is None or (len(v) > 3 and isinstance(v[3], dict) and v[3].get("code") == code)):
+                        return v
+
+    def closed_within(self, seconds: float) -> bool:
+        """True when the server closes the connection within ``seconds``."""
+        self.sock.settimeout(seconds)
+        try:
+            while True:
+                if not self.sock.recv(65536):
+                    return True
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+
+    def close(self):
+        self.sock.close()

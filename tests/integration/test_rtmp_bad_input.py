@@ -1,0 +1,137 @@
+"""Bad input closes only its own connection, with one clear log line; the server and the
+other connections carry on (a publisher keeps feeding a player throughout)."""
+
+import struct
+
+import gevent
+import pytest
+from helpers.rtmpraw import RawRtmp
+
+from srspy.rtmp import amf0
+from srspy.rtmp.message import AMF0_COMMAND, AUDIO, VIDEO, RtmpMessage
+
+pytestmark = pytest.mark.timeout(60)
+
+AVC_SH = bytes([0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E, 1, 0, 4, 0x68, 0xCE, 0x3C, 0x80])
+
+
+class Publisher:
+    """A well-behaved raw publisher feeding /live/ok with synthetic frames."""
+
+    def __init__(self, port):
+        self.c = RawRtmp(port)
+        self.c.handshake()
+        self.c.connect()
+        self.c.command("createStream", 2.0, None)
+        self.c.until_command("_result")
+        self.c.command("publish", 3.0, None, "ok", "live", stream_id=1)
+        self.c.until_command("onStatus", "NetStream.Publish.Start")
+        self.c.send(RtmpMessage(VIDEO, 0, 1, AVC_SH), 6)
+        self.ts = 0
+        self.g = gevent.spawn(self.run)
+
+    def run(self):
+        try:
+            self._run()
+        except OSError:
+            pass  # the server went away at the end of the test
+
+    def _run(self):
+        while True:
+            self.ts += 40
+            key = self.ts % 1000 == 0
+            self.c.send(RtmpMessage(VIDEO, self.ts, 1, bytes([0x17 if key else 0x27, 1, 0, 0, 0]) + b"x" * 500), 6)
+            self.c.send(RtmpMessage(AUDIO, self.ts, 1, bytes([0xAF, 1]) + b"a" * 50), 4)
+            gevent.sleep(0.04)
+
+
+def nested(depth: int) -> bytes:
+    return b"\x03" * depth  # objects opening objects, never closed (key length bytes follow)
+
+
+def deep_object(depth: int) -> bytes:
+    body = b""
+    for _ in range(depth):
+        body = b"\x03\x00\x01k" + body
+    return body
+
+
+BAD_INPUTS = {
+    "garbage": lambda port: _raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\x00" * 2000),
+    "c0_not_3": lambda port: _raw(port, b"\x06" + b"\x00" * 1536),
+    "truncated_handshake": lambda port: _raw(port, b"\x03" + b"\x01" * 700, shutdown=True),
+    "chunk_size_0": lambda port: _after_handshake(port, RtmpMessage(1, 0, 0, struct.pack(">I", 0)), 2),
+    "chunk_size_2_31": lambda port: _after_handshake(port, RtmpMessage(1, 0, 0, struct.pack(">I", 1 << 31)), 2),
+    "message_too_big": lambda port: _after_handshake_bytes(port, b"\x03\x00\x00\x00\xff\xff\xff\x14\x00\x00\x00\x00" + b"\x02" * 100),
+    "amf0_nested_1000": lambda port: _after_handshake(port, RtmpMessage(AMF0_COMMAND, 0, 0, amf0.encode_all("connect", 1.0) + deep_object(1000))),
+    "amf0_unknown_marker": lambda port: _after_handshake(port, RtmpMessage(AMF0_COMMAND, 0, 0, b"\x02\x00\x07connect\x00?\xf0\x00\x00\x00\x00\x00\x00\x42")),
+    "amf0_truncated": lambda port: _after_handshake(port, RtmpMessage(AMF0_COMMAND, 0, 0, b"\x02\x00\x07connect\x00?\xf0\x00")),
+    "publish_before_connect": lambda port: _after_handshake(port, RtmpMessage(AMF0_COMMAND, 0, 1, amf0.encode_all("publish", 3.0, None, "x", "live"))),
+}
+
+
+def _raw(port, data, shutdown=False):
+    c = RawRtmp(port)
+    c.sock.sendall(data)
+    if shutdown:
+        import socket
+
+        c.sock.shutdown(socket.SHUT_WR)
+    return c
+
+
+def _after_handshake(port, msg, cs_id=3):
+    c = RawRtmp(port)
+    c.handshake()
+    c.send(msg, cs_id)
+    return c
+
+
+def _after_handshake_bytes(port, data):
+    c = RawRtmp(port)
+    c.handshake()
+    c.sock.sendall(data)
+    return c
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_closes_only_its_connection(make_server, case, capfd):
+    srv = make_server(level="trace")
+    pub = Publisher(srv.rtmp_ports[0])
+    player = RawRtmp(srv.rtmp_ports[0])
+    player.handshake()
+    player.connect()
+    player.command("createStream", 2.0, None)
+    player.until_command("_result")
+    player.command("play", 3.0, None, "ok", stream_id=1)
+    player.until_command("onStatus", "NetStream.Play.Start")
+    bad = BAD_INPUTS[case](srv.rtmp_ports[0])
+    assert bad.closed_within(5.0), f"{case}: the server kept the bad connection open"
+    # the player keeps receiving media from the publisher, and new clients still connect
+    before = sum(1 for m in player.msgs if m.type == VIDEO)
+    deadline = gevent.time.time() + 3
+    while sum(1 for m in player.msgs if m.type == VIDEO) < before + 10 and gevent.time.time() < deadline:
+        player.read()
+    assert sum(1 for m in player.msgs if m.type == VIDEO) >= before + 10
+    probe = RawRtmp(srv.rtmp_ports[0])
+    probe.handshake()
+    assert probe.connect()[0] == "_result"
+    pub.g.kill()
+    err = capfd.readouterr().err
+    assert "RecursionError" not in err and "Traceback" not in err
+    assert len(srv.conns) >= 3  # publisher, player, probe alive
+
+
+def test_publish_timeouts(make_server):
+    srv = make_server(vhost_extra="publish { firstpkt_timeout 1000; normal_timeout 1000; }")
+    c = RawRtmp(srv.rtmp_ports[0])
+    c.handshake()
+    c.connect()
+    c.command("createStream", 2.0, None)
+    c.until_command("_result")
+    c.command("publish", 3.0, None, "silent", "live", stream_id=1)
+    c.until_command("onStatus", "NetStream.Publish.Start")
+    t0 = gevent.time.time()
+    assert c.closed_within(4.0)
+    assert 0.8 < gevent.time.time() - t0 < 3.0
+    assert not srv.sources.sources.get("/live/silent") or not srv.sources.sources["/live/silent"].publishing
