@@ -120,13 +120,35 @@ class Server:
         self._write_pid()
         logger.info("{} started, pid={}, rtmp={}, http={}, api={}", SERVER, os.getpid(), self.rtmp_ports, self.http_port, self.api_port)
 
+    # >>> operations: HTTP API and exporter (srspy.http.api) ---------------------------------
     def _mount_api(self):
-        """The HTTP API (issue: operations); mounted on the static mux when ports are shared."""
-        try:
-            from .http import api
-        except ImportError:
-            return
+        """The HTTP API and the Prometheus exporter.
+
+        The API's handlers go into the static mux when ``http_api.listen`` equals
+        ``http_server.listen``; otherwise ``api_handler`` is the CORS -> Auth -> API chain the
+        API listener serves. The exporter listener serves that chain too, unless its port is
+        the API's or the HTTP server's (then ``/metrics`` is served there).
+        """
+        from .http import api
+
         self.api_handler = api.mount(self)
+        root = self.config.root
+        exp = root["exporter"]
+        if not exp["enabled"]:
+            return
+        shared = {str(root["http_api"]["listen"])}
+        if root["http_server"]["enabled"]:
+            shared.add(str(root["http_server"]["listen"]))
+        if str(exp["listen"]) in shared:
+            logger.info("exporter: /metrics served on port {}", exp["listen"])
+            return
+        chain = self.api_chain
+        lst = TcpListener(exp["listen"], lambda sock, addr: self._handle_http(sock, addr, chain), "Exporter")
+        self.listeners.append(lst)
+        self.exporter_port = lst.port
+
+    exporter_port: int | None = None
+    # <<< operations
 
     def serve_forever(self):
         """Start, install the signal handlers, run until a quit signal or ``stop()``."""
@@ -138,12 +160,16 @@ class Server:
 
     _graceful = True
 
+    # >>> operations: signals -------------------------------------------------------------
     def install_signals(self):
-        gevent.signal_handler(signal.SIGTERM, self.quit, False)
+        """SIGQUIT, SIGINT: graceful quit; SIGTERM: fast quit (graceful with force_grace_quit);
+        SIGHUP: reload the config; SIGUSR1: reopen the log file. Handlers run in greenlets."""
+        gevent.signal_handler(signal.SIGTERM, lambda: self.quit(bool(self.config.root["force_grace_quit"])))
         gevent.signal_handler(signal.SIGINT, self.quit, True)
         gevent.signal_handler(signal.SIGQUIT, self.quit, True)
         gevent.signal_handler(signal.SIGHUP, self.reload)
         gevent.signal_handler(signal.SIGUSR1, log.reopen)
+    # <<< operations
 
     def quit(self, graceful: bool = True):
         logger.info("signal: {} quit", "graceful" if graceful else "fast")
@@ -256,35 +282,68 @@ class Server:
         self.streams.http_unmount(source.req)
 
     # -- reload and timers ------------------------------------------------------------------------
+    # >>> operations: reload and the timer ------------------------------------------------
+    #: How the last reload went, as SRS's ``rpc=reload-fetch`` tells it.
+    reload_state: dict | None = None
+
     def reload(self):
+        """SIGHUP / ``rpc=reload``: load the config again and apply it to new connections.
+
+        Connections read vhost settings (play, publish, security, refer, http_hooks) from
+        ``self.config`` when they start, so swapping it applies them; the log level, the
+        HTTP-FLV mount templates (published streams are mounted again), the API auth and
+        CORS, max_connections and pithy_print_ms are applied here. Listeners stay: a change
+        of a listen port is logged as needing a restart. A config that does not load keeps
+        the running one.
+        """
+        rid = new_cid()
         try:
             new = self.config.reload()
         except ConfigError as e:
             logger.error("reload failed, keep the running config: {}", e)
+            self.reload_state = {"err": e.code, "msg": str(e).splitlines()[0] if str(e) else "", "state": 10, "rid": rid}
             return
         old = self.config
         self.config = new
         log.set_level(new.root["srs_log_level"])
+        old_templates = dict(self.streams.templates)
         self.streams.reload_templates()
+        for src in list(self.sources.sources.values()):
+            vhost = src.req.vhost
+            if src.publishing and old_templates.get(vhost) != self.streams.templates.get(vhost):
+                if vhost in self.streams.templates:
+                    self.streams.http_mount(src.req)
+                else:
+                    self.streams.http_unmount(src.req)
         auth = new.root["http_api"]["auth"]
         self.auth_mux.enabled, self.auth_mux.username, self.auth_mux.password = auth["enabled"], auth["username"], auth["password"]
         self.cors_mux.enabled = new.root["http_server"]["crossdomain"]
-        if old.root["listen"] != new.root["listen"] or old.root["http_server"]["listen"] != new.root["http_server"]["listen"]:
-            logger.warning("reload: listen ports cannot change without a restart; keeping the old ones")
+        if self.api_handler is not None or getattr(self, "api_chain", None) is not None:
+            from .http import api
+
+            api.on_reload(self)
+        for path in ("listen", "http_server.listen", "http_server.enabled", "http_api.listen", "http_api.enabled",
+                     "exporter.listen", "exporter.enabled"):
+            if old.get(path) != new.get(path):
+                logger.warning("reload: {} changed from {} to {}, which needs a restart; keeping the old one",
+                               path, old.get(path), new.get(path))
+        self.reload_state = {"err": 0, "msg": "", "state": 90, "rid": rid}
         logger.info("reload: config {} applied", new.path or "<text>")
 
+    #: Seconds between two kbps samples of the statistics.
+    sample_interval = 1.0
+
     def _timer_loop(self):
-        pithy = self.config.root["pithy_print_ms"] / 1000.0
+        """Sample the statistics' byte counters every second (kbps) and log a one-line
+        summary every ``pithy_print_ms``."""
         last = time.monotonic()
         while True:
-            gevent.sleep(5.0 if pithy > 5 else max(pithy, 0.5))
+            gevent.sleep(self.sample_interval)
             self.stat.sample()
             now = time.monotonic()
             if now - last >= self.config.root["pithy_print_ms"] / 1000.0:
                 last = now
-                recv, send = self.stat.kbps.rates()
-                logger.info("stats: streams={}, clients={}, conns={}, kbps in={} out={}, rejected={}",
-                            len(self.stat.streams), len(self.stat.clients), len(self.conns), recv, send, self.rejected)
-
+                logger.info("stats: {}, conns={}, rejected={}", self.stat.summary(), len(self.conns), self.rejected)
+    # <<< operations
 
 __all__ = ["Server"]

@@ -10,6 +10,7 @@ our side (``ERROR``: timeout, protocol error, a callback raised), or ``DISPOSED`
 from __future__ import annotations
 
 import socket as _pysocket
+from collections import deque
 
 import gevent
 from gevent import socket
@@ -191,9 +192,69 @@ class ClientSession(Session):
         return sock
 
 
+class PullSession(ClientSession):
+    """A session that receives media: messages go to ``on_message(msg)`` from a greenlet
+    of the session when given, else to whoever iterates it (``for msg in session`` or
+    ``session.read()``). Subclasses implement ``_pump``: one read from the socket that
+    appends what is deliverable to ``self._queue``."""
+
+    def __init__(self, url: str, parsed, on_message=None, start_timeout=DEFAULT_START_TIMEOUT, read_timeout=None):
+        super().__init__(url, parsed, start_timeout, read_timeout)
+        self.on_message = on_message
+        self._queue: deque = deque()
+
+    def _pump(self):
+        raise NotImplementedError
+
+    def _start_delivery(self):
+        if self.on_message is not None:
+            self._greenlets.append(gevent.spawn(self._deliver_loop))
+
+    def _deliver_loop(self):
+        cb = self.on_message
+        try:
+            while True:
+                m = self.read()
+                if m is None:
+                    return
+                cb(m)
+        except Exception as e:  # noqa: BLE001 - a callback error ends the session
+            self._fail(e)
+
+    def read(self):
+        """The next message (``RtmpMessage``: audio, video or metadata); None once ended."""
+        q = self._queue
+        while not q:
+            if self._end is not None:
+                return None
+            try:
+                self._pump()
+            except Timeout as e:
+                err = Timeout(f"{self.unique_key}: no data in {self.read_timeout:g}s (read timeout)")
+                err.__cause__ = e
+                self._fail(err)
+                return None
+            except TimeoutError as e:  # a socket timeout not converted by the protocol layer
+                err = Timeout(f"{self.unique_key}: no data in {self.read_timeout:g}s (read timeout)")
+                err.__cause__ = e
+                self._fail(err)
+                return None
+            except Exception as e:  # noqa: BLE001 - the end of the session
+                self._fail(e)
+                return None
+        return q.popleft()
+
+    def __iter__(self):
+        while True:
+            m = self.read()
+            if m is None:
+                return
+            yield m
+
+
 class ConnectError(SrsError):
     """The TCP (or TLS) connection could not be made."""
 
 
-__all__ = ["ClientSession", "SessionEnd", "SessionDisposed", "ConnectError", "CLOSED", "ERROR", "DISPOSED",
+__all__ = ["ClientSession", "PullSession", "SessionEnd", "SessionDisposed", "ConnectError", "CLOSED", "ERROR", "DISPOSED",
            "DEFAULT_START_TIMEOUT"]

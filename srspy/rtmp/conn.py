@@ -284,7 +284,7 @@ class RtmpConn:
         try:
             self.do_playing(consumer)
         finally:
-            recv.kill(block=False)
+            recv.kill()  # it must be gone before anyone reads this socket again
             consumer.dispose()
             self.consumer = None
             srv.hooks.on_stop(req, self.cid)
@@ -306,7 +306,7 @@ class RtmpConn:
                     continue
                 for m in msgs:
                     if m.type in (AMF0_COMMAND, AMF3_COMMAND):
-                        self._commands.append(decode_command(m))
+                        self._commands.append(m)
                 if self._commands and self.consumer is not None:
                     self.consumer.wakeup()
         except BaseException as e:  # noqa: BLE001 - handed to the play loop
@@ -344,7 +344,8 @@ class RtmpConn:
 
     def _play_commands(self, consumer):
         cmds, self._commands = self._commands, []
-        for values in cmds:
+        for i, msg in enumerate(cmds):
+            values = decode_command(msg)
             if not values or not isinstance(values[0], str):
                 continue
             name = values[0]
@@ -355,6 +356,8 @@ class RtmpConn:
                 self.rtmp.on_play_pause(paused)
                 logger.info("play {}", "paused" if paused else "unpaused")
             elif name in ("closeStream", "deleteStream"):
+                # what the client sent after it is for the next identify_client
+                self.rtmp.proto.pending.extendleft(reversed(cmds[i + 1:]))
                 raise _Republish()
             elif tid > 0:
                 self.rtmp.proto.send_command("_result", tid, None, None)
