@@ -19,6 +19,9 @@ from .jitter import consumer_base
 
 # SRS_PERF_MW_MSGS: the most messages one merged write takes.
 MAX_DUMP = 128
+# A player's first write is kept small (headers, the keyframe and a few frames) so that
+# its first picture goes out at once; the rest of the GOP follows in merged writes.
+FIRST_DUMP = 16
 _NO_BASE = 1 << 40  # while a consumer has no timestamp base, what it sends is stamped 0
 
 
@@ -28,7 +31,7 @@ class LiveConsumer:
     __slots__ = (
         "source", "cursor", "epoch", "pending", "base", "need_keyframe", "paused",
         "dropped", "disposed", "events", "event", "waiting", "wait_token",
-        "mw_msgs", "mw_sleep", "queue_length", "owner", "__weakref__",
+        "mw_msgs", "mw_sleep", "queue_length", "owner", "started", "__weakref__",
     )
 
     def __init__(self, source, mw_msgs: int = 8, mw_sleep: int = 350, queue_length_ms: int = 30000, owner=None):
@@ -49,6 +52,7 @@ class LiveConsumer:
         self.mw_sleep = mw_sleep
         self.queue_length = queue_length_ms
         self.owner = owner
+        self.started = False
 
     # -- set-up --------------------------------------------------------------------
     def set_merged_write(self, mw_msgs: int, mw_sleep: int):
@@ -66,6 +70,8 @@ class LiveConsumer:
         """Take up to ``max_msgs`` messages (SrsLiveConsumer::dump_packets)."""
         if self.paused or self.disposed:
             return []
+        if not self.started:
+            max_msgs = min(max_msgs, len(self.pending) + FIRST_DUMP)
         src = self.source
         if self.epoch != src.epoch:
             self._restart_for_republish()
@@ -92,6 +98,8 @@ class LiveConsumer:
                 out.extend(batch)
             else:
                 out = batch
+        if out and not self.started:
+            self.started = True
         return out
 
     def timestamp_base(self) -> int:

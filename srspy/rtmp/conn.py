@@ -111,6 +111,10 @@ class RtmpConn:
     def do_cycle(self):
         srv = self.server
         self.sock.settimeout(RTMP_TIMEOUT)
+        # Commands go out as several small writes (connect's reply is five messages): with
+        # Nagle on, each exchange would wait for a delayed ACK (40 ms). Media goes out in
+        # merged writes, so no vhost needs Nagle: TCP_NODELAY is always set.
+        self._set_nodelay()
         self.rtmp.handshake()
         logger.info("RTMP {} handshake ok", "complex" if self.rtmp.handshake_complex else "simple")
         req = self.rtmp.connect_app(self.req)
@@ -278,8 +282,6 @@ class RtmpConn:
         self.consumer = consumer
         source.consumer_dumps(consumer)
         self.rtmp.start_play()
-        if vconf["tcp_nodelay"]:
-            self._set_nodelay()
         recv = spawn_with_context(self._recv_while_playing, cid=self.cid, ip=self.ip)
         try:
             self.do_playing(consumer)

@@ -62,6 +62,15 @@ def read_exactly(sock, n: int) -> bytes:
     return bytes(buf)
 
 
+def quickack(sock):
+    """Acknowledge at once: clients write C2 and connect back to back, and with Nagle on
+    their side the connect waits for C2's ACK, which a delayed ACK holds for 40 ms."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+    except (OSError, AttributeError):
+        pass
+
+
 def status_info(code: str, description: str, level: str = "status", **extra) -> dict:
     info = {"level": level, "code": code, "description": description}
     info.update(extra)
@@ -84,7 +93,9 @@ class RtmpServer:
         s0s1s2 = hs.process_c0c1(c0c1)
         self.handshake_complex = hs.is_complex
         self.sock.sendall(s0s1s2)
+        quickack(self.sock)
         read_exactly(self.sock, C2_SIZE)
+        quickack(self.sock)
         self.proto.recv_bytes += C0C1_SIZE + C2_SIZE
         self.proto.send_bytes += len(s0s1s2)
 
