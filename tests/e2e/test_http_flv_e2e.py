@@ -193,3 +193,15 @@ def test_static_files_and_escapes(make_server, tmp_path):
         status, h, body = http_get(srv.http_port, path)
         assert status in (400, 403, 404), path
         assert b"TOP-SECRET-CONTENT" not in body and b"root:" not in body
+
+
+def test_vhost_stream_mounted_through_host_header(make_server, procs, short_flv):
+    srv = make_server(extra="vhost v1.test { http_remux { enabled on; mount [vhost]/[app]/[stream].flv; } }")
+    procs(publish_args(short_flv, rtmp_url(srv, "/live/s?vhost=v1.test"), loop=True))
+    wait_published(srv, "v1.test/live/s")
+    assert http_get(srv.http_port, "/live/s.flv")[0] == 404  # not the default vhost's stream
+    p = FlvPlayer(srv.http_port, "/live/s.flv", host="v1.test")
+    assert p.read_head() == 200
+    p.pump(10, until=lambda q: len(q.tags) > 5)
+    assert p.flv_flags == 5
+    p.close()

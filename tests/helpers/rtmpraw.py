@@ -11,8 +11,8 @@ from srspy.rtmp.message import AMF0_COMMAND, RtmpMessage
 
 
 class RawRtmp:
-    def __init__(self, port: int, timeout: float = 5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port: int, timeout: float = 5.0, host: str = "127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
         self.enc = ChunkEncoder(128)
         self.dec = ChunkDecoder()
         self.msgs: list = []

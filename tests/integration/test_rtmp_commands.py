@@ -166,3 +166,26 @@ def test_vhost_by_query_and_unknown_vhost(make_server):
 
 def make_text():
     return "listen 0; daemon off; vhost only.test { }\n"
+
+
+def test_amf3_command_connect_accepted(make_server):
+    from srspy.rtmp.message import AMF3_COMMAND
+
+    srv = make_server()
+    c = RawRtmp(srv.rtmp_ports[0])
+    c.handshake()
+    payload = b"\x00" + amf0.encode_all("connect", 1.0, {"app": "live", "tcUrl": "rtmp://127.0.0.1/live", "objectEncoding": 3.0})
+    c.send(RtmpMessage(AMF3_COMMAND, 0, 0, payload))
+    v = c.until_command("_result")
+    assert v[3]["code"] == "NetConnection.Connect.Success" and v[3]["objectEncoding"] == 3.0
+
+
+def test_several_listen_endpoints_ipv4_and_ipv6(make_server):
+    srv = make_server(text="listen 127.0.0.1:0 [::1]:0; daemon off; vhost __defaultVhost__ { }")
+    assert len(srv.rtmp_ports) == 2
+    c4 = RawRtmp(srv.rtmp_ports[0])
+    c4.handshake()
+    assert c4.connect()[0] == "_result"
+    c6 = RawRtmp(srv.rtmp_ports[1], host="::1")
+    c6.handshake()
+    assert c6.connect()[0] == "_result"

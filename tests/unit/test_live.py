@@ -156,3 +156,23 @@ def test_wait_wakes_on_merged_write_condition():
     gevent.sleep(0)
     g.join(1)
     assert woke == [5]
+
+
+def test_source_manager_collects_dead_sources():
+    from srspy.live.source import SOURCE_CLEANUP_S, SourceManager
+    from srspy.request import Request, discover_tc_url
+
+    mgr = SourceManager()
+    req = discover_tc_url("rtmp://127.0.0.1/live", "gc", Request())
+    req.vhost = "__defaultVhost__"
+    src = mgr.fetch_or_create(req)
+    assert mgr.fetch_or_create(req) is src
+    c = src.create_consumer()
+    now = src.idle_since
+    mgr.collect(now + 100)
+    assert "/live/gc" in mgr.sources  # a consumer keeps it
+    c.dispose()
+    mgr.collect(src.idle_since + SOURCE_CLEANUP_S - 0.5)
+    assert "/live/gc" in mgr.sources  # not dead long enough
+    mgr.collect(src.idle_since + SOURCE_CLEANUP_S + 0.1)
+    assert "/live/gc" not in mgr.sources
