@@ -174,6 +174,8 @@ class EdgeIngester(_Relay):
 
     def start(self):
         """Take the source (players see a publish) and start pulling."""
+        # an HTTP-FLV player created the source: its stream keeps the extension (s.flv)
+        self.source.req.stream = self.req.stream = stream_name(self.req)
         self.source.on_publish(self)
         self.publishing = True
         self.server.stat.on_stream_publish(self.req, self.cid)
@@ -194,7 +196,7 @@ class EdgeIngester(_Relay):
                 gevent.sleep(EDGE_RETRY_S)
 
     def _ingest(self, url: str) -> bool:
-        from .client.tools import open_pull
+        from .client import open_pull
 
         session = open_pull(url, start_timeout=EDGE_START_TIMEOUT_S, read_timeout=EDGE_READ_TIMEOUT_S)
         self.session = session
@@ -373,19 +375,15 @@ class Forwarder(_Relay):
                 session.write_batch(msgs, consumer.timestamp_base())
 
     def stop(self, drain: bool = False):
-        """Stop forwarding; with ``drain`` send what is queued first (on unpublish)."""
-        if drain and not self.stopped:
-            self.draining = True
-            c = self.consumer
-            if c is not None:
-                c.wakeup()
-            if self.session is not None and self.consumer is None:
-                self.session.dispose()  # still connecting: nothing to drain
-            return
+        """Stop forwarding (idempotent); with ``drain``, when connected, send what is
+        still queued first (on unpublish)."""
         if self.stopped:
             return
+        if drain and self.consumer is not None:
+            self.draining = True
+            self.consumer.wakeup()
+            return
         self.stopped = True
-        self._drop_session()
         if self.greenlet is not None and self.greenlet is not gevent.getcurrent():
             self.greenlet.kill(block=False)
         self._finish()
@@ -450,7 +448,10 @@ class RelayManager:
             return
         vhost, vconf = found
         fws = []
-        if self.is_edge(vconf):
+        if self.is_edge(vconf) and vconf["cluster"]["protocol"] != "rtmp":
+            logger.warning("edge: {} published on an edge pulling over {}: not forwarded to the origin "
+                           "(its origins are HTTP addresses)", source.url, vconf["cluster"]["protocol"])
+        elif self.is_edge(vconf):
             fws.append(Forwarder(self, source, vconf["cluster"]["origin"], vconf["cluster"]["vhost"], EDGE_FORWARD))
         fwd = vconf["forward"]
         if fwd["enabled"]:

@@ -31,6 +31,7 @@ from .http.stream import HttpStreamServer
 from .listener import TcpListener
 from .live.source import SourceManager, SourceOptions
 from .log import new_cid
+from .relay import RelayManager
 from .rtmp.conn import RtmpConn
 from .stat import Statistic
 
@@ -43,9 +44,10 @@ class Server:
         self.config = config
         self.cid = log.server_cid() or new_cid()
         self.max_message_size = 8 * 1024 * 1024  # the 24-bit length field allows 16 MiB - 1
-        self.stat = Statistic()
+        self.stat = Statistic(server_id=config.root.get("server_id") or "")
         self.hooks = Hooks(self)
         self.sources = SourceManager(options_for=self._source_options, handler=self)
+        self.relay = RelayManager(self)  # relay: edge (cluster remote) and forward
         self.conns: dict = {}
         self.rejected = 0
         self.listeners: list[TcpListener] = []
@@ -116,6 +118,7 @@ class Server:
         for lst in self.listeners:
             lst.start()
         self.sources.start()
+        self.relay.start()  # relay: the HTTP-FLV hijacker for edge streams
         self._greenlets.append(gevent.spawn(self._timer_loop))
         self._write_pid()
         logger.info("{} started, pid={}, rtmp={}, http={}, api={}", SERVER, os.getpid(), self.rtmp_ports, self.http_port, self.api_port)
@@ -198,6 +201,9 @@ class Server:
             end = time.monotonic() + 1.0
             while self.conns and time.monotonic() < end:
                 gevent.sleep(0.05)
+        self.relay.stop()  # relay: edge pulls and forwarders
+        if graceful:
+            self.hooks.drain(1.0)  # on_unpublish/on_stop/on_close still in flight
         self.sources.stop()
         for g in self._greenlets:
             g.kill(block=False)
@@ -277,9 +283,19 @@ class Server:
     # -- source handler -----------------------------------------------------------------------------
     def on_publish(self, source):
         self.streams.http_mount(source.req)
+        self.relay.on_publish(source)  # relay: forward, edge publish to the origin
 
     def on_unpublish(self, source):
+        self.relay.on_unpublish(source)  # relay: forwarders send what is queued and stop
         self.streams.http_unmount(source.req)
+
+    # >>> relay hooks: the first player of an edge stream starts its pull, the last stops it
+    def on_create_consumer(self, source, owner):
+        self.relay.on_create_consumer(source, owner)
+
+    def on_destroy_consumer(self, source, consumer):
+        self.relay.on_destroy_consumer(source, consumer)
+    # <<< relay hooks
 
     # -- reload and timers ------------------------------------------------------------------------
     # >>> operations: reload and the timer ------------------------------------------------
@@ -301,7 +317,8 @@ class Server:
             new = self.config.reload()
         except ConfigError as e:
             logger.error("reload failed, keep the running config: {}", e)
-            self.reload_state = {"err": e.code, "msg": str(e).splitlines()[0] if str(e) else "", "state": 10, "rid": rid}
+            msg = str(e).splitlines()[0] if str(e) else ""
+            self.reload_state = {"err": e.code, "msg": msg, "state": 10, "rid": rid}
             return
         old = self.config
         self.config = new

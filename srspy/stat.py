@@ -195,7 +195,8 @@ class StreamStat(_Counted):
             vi = getattr(source, "video_info", None)
             if vi:
                 video = {"codec": vi.get("codec", ""), "profile": vi.get("profile") or "Other",
-                         "level": vi.get("level") or "Other", "width": vi.get("width", 0), "height": vi.get("height", 0)}
+                         "level": vi.get("level") or "Other", "width": vi.get("width", 0),
+                         "height": vi.get("height", 0)}
             ai = getattr(source, "audio_info", None)
             if ai:
                 audio = {"codec": ai.get("codec", ""), "sample_rate": ai.get("sample_rate", 0),
@@ -476,7 +477,8 @@ class Statistic:
         """The periodic one-line summary of the log."""
         recv, send = self.kbps.rates()
         active = sum(1 for s in self.streams.values() if s.active)
-        return f"streams={len(self.streams)} (publishing {active}), clients={len(self.clients)}, kbps in={recv} out={send}"
+        return (f"streams={len(self.streams)} (publishing {active}), clients={len(self.clients)}, "
+                f"kbps in={recv} out={send}")
 
 
 __all__ = ["ClientStat", "Kbps", "ProcSampler", "Statistic", "StreamStat", "VhostStat", "conn_bytes", "stat_id",

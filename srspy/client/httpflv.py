@@ -176,7 +176,10 @@ class HttpFlvPullSession(PullSession):
 
     def _after_start(self):
         self.sock.settimeout(self.read_timeout)
-        self._take_body()
+        try:
+            self._take_body()  # body bytes that came with the head
+        except ProtocolError as e:
+            self._fail(e)
         self._start_delivery()
 
     # -- body ----------------------------------------------------------------------

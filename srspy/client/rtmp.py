@@ -262,7 +262,7 @@ class RtmpClientSession(ClientSession):
         end = self._end
         if end is not None:
             if end.error is not None:
-                raise ClientClosed(f"{self.unique_key}: session ended: {end.error}") from end.error
+                raise ClientClosed(f"{self.unique_key}: session ended ({end.reason})") from end.error
             raise ClientClosed(f"{self.unique_key}: session ended ({end.reason})")
 
 
@@ -419,6 +419,9 @@ class RtmpPullSession(PullSession, RtmpClientSession):
     def _after_start(self):
         self.sock.settimeout(self.read_timeout)
         early, self._early = self._early, deque()
+        pending = self.proto.pending  # read with the Play.Start status, not yet handed out
+        early.extend(pending)
+        pending.clear()
         for m in early:
             self._on_message(m)
         self._start_delivery()

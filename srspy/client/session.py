@@ -136,10 +136,7 @@ class ClientSession(Session):
         if reason == ERROR and error is not None and is_client_gracefully_close(error):
             reason = CLOSED
         self._end = SessionEnd(reason, error)
-        if reason == ERROR:
-            logger.warning("{} {} ended: {}", self.unique_key, self.url, error)
-        else:
-            logger.debug("{} {} ended: {} {}", self.unique_key, self.url, reason, error or "")
+        logger.debug("{} {} ended: {} {}", self.unique_key, self.url, reason, error or "")
         self._close_socket()
         self._done.set()
         current = gevent.getcurrent()

@@ -24,24 +24,14 @@ from loguru import logger
 from .. import __version__
 from ..errors import SrsError
 from ..kernel.flv import FLV_TAG_AUDIO, FLV_TAG_VIDEO
+from . import open_pull
 from .flvfile import FlvFileWriter, FlvTag, read_flv_file
 from .session import ERROR
 from .url import UrlError, parse_url
 
 PROGRESS_INTERVAL = 1.0
+FLUSH_INTERVAL = 0.5
 DEFAULT_FRAME_MS = 40
-
-
-def open_pull(url: str, on_message=None, **kw):
-    """An RTMP or HTTP-FLV pull session for ``url`` (not started)."""
-    scheme = parse_url(url).scheme
-    if scheme in ("http", "https"):
-        from .httpflv import HttpFlvPullSession
-        kw.pop("complex_handshake", None)
-        return HttpFlvPullSession(url, on_message, **kw)
-    from .rtmp import RtmpPullSession
-    kw.pop("verify", None)
-    return RtmpPullSession(url, on_message, **kw)
 
 
 def push_file(session, path, *, pace: bool = True, speed: float = 1.0, loop: bool = False, should_stop=None,
@@ -240,12 +230,17 @@ def pull_main(argv=None) -> int:
             return 1
         if args.duration > 0:
             gevent.spawn_later(args.duration, stop)
+        last_flush = time.monotonic()
         for msg in session:
             if not out.header_written:
                 flags = getattr(session, "flv_header", None) or (True, True)
                 out.write_header(*flags)
             out.write_message(msg)
             progress.tick(msg.timestamp)
+            now = time.monotonic()
+            if now - last_flush >= FLUSH_INTERVAL:  # whoever reads the file as it grows sees whole tags
+                last_flush = now
+                out.flush()
         end = session.wait()
     finally:
         out.close()

@@ -536,7 +536,8 @@ def _num(v: float) -> str:
 def shares_http_port(config) -> bool:
     """True when the API is served by the HTTP server's listener (SRS #2881)."""
     root = config.root
-    return bool(root["http_server"]["enabled"]) and str(root["http_api"]["listen"]) == str(root["http_server"]["listen"])
+    http, api = root["http_server"], root["http_api"]
+    return bool(http["enabled"]) and str(api["listen"]) == str(http["listen"])
 
 
 def mount(server):

@@ -72,6 +72,8 @@ class LiveStream:
         conn = r.conn
         cid = getattr(conn, "cid", "")
         req = request_from_http(r.path, r.query, r.host, r.remote_ip, page_url=r.header("Referer") or "")
+        if self.req is not None:  # a mounted stream: play what was mounted, whatever the template
+            req.app, req.stream = self.req.app, self.req.stream
         found = srv.config.resolve_vhost(self.vhost if self.vhost else req.vhost)
         if found is None:
             return _not_found(w)
@@ -81,6 +83,7 @@ class LiveStream:
             srv.check_access(vconf, "play", req)
             srv.hooks.on_play(req, cid)
         except AccessDenied as e:
+            srv.stat.on_disconnect(cid)
             logger.warning("flv: play of {} refused: {}", req.stream_url, e)
             w.header()["Content-Type"] = "text/plain; charset=utf-8"
             w.write_header(403)

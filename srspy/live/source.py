@@ -272,6 +272,11 @@ class LiveSource:
 
     # -- consumers -------------------------------------------------------------------
     def create_consumer(self, mw_msgs: int = 8, mw_sleep: int = 350, owner=None) -> LiveConsumer:
+        # >>> relay hook: before the consumer exists, so that an edge pull started by the
+        # first player publishes first and the new consumer starts at that publish.
+        if self.manager is not None:
+            self.manager.on_create_consumer(self, owner)
+        # <<< relay hook
         c = LiveConsumer(self, mw_msgs, mw_sleep, self.options.queue_length_ms, owner)
         self.consumers[c] = True
         return c
@@ -292,6 +297,10 @@ class LiveSource:
         self.consumers.pop(consumer, None)
         self.dropped += consumer.dropped
         consumer.dropped = 0
+        # >>> relay hook: an edge pull stops some time after its last player left
+        if self.manager is not None:
+            self.manager.on_destroy_consumer(self, consumer)
+        # <<< relay hook
         if not self.consumers:
             self.idle_since = time.monotonic()
             if self.manager is not None:
@@ -363,6 +372,16 @@ class SourceManager:
     def on_last_consumer(self, src):
         if self.handler is not None and hasattr(self.handler, "on_last_consumer"):
             self.handler.on_last_consumer(src)
+
+    # >>> relay hooks (srspy/relay.py through Server)
+    def on_create_consumer(self, src, owner):
+        if self.handler is not None and hasattr(self.handler, "on_create_consumer"):
+            self.handler.on_create_consumer(src, owner)
+
+    def on_destroy_consumer(self, src, consumer):
+        if self.handler is not None and hasattr(self.handler, "on_destroy_consumer"):
+            self.handler.on_destroy_consumer(src, consumer)
+    # <<< relay hooks
 
     def on_shrink(self, src, consumer):
         self.shrinks += 1

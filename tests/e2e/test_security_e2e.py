@@ -34,7 +34,8 @@ def flv_status(srv, source_ip="127.0.0.1", path="/live/s.flv", headers=None) -> 
 
 
 def rtmp_play_ok(procs, srv) -> bool:
-    p = procs(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", rtmp_url(srv), "-t", "1", "-c", "copy", "-f", "null", "-"])
+    p = procs(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", rtmp_url(srv), "-t", "1", "-c", "copy",
+               "-f", "null", "-"])
     return p.wait(20) == 0
 
 

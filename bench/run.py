@@ -1,0 +1,875 @@
+#!/usr/bin/env python3
+"""Live-streaming benchmark: srspy against node-media-server and nginx-rtmp.
+
+    python3 bench/run.py                       # 1000 players, 30 s, all servers and modes
+    python3 bench/run.py --players 100,1000 --duration 20 --servers nms,nginx
+    python3 bench/run.py --players 3000 --modes flv
+    python3 bench/run.py --quick               # smoke test: srspy, 20 players, 5 s, flv+rtmp
+
+Each point (server x mode x players) starts a fresh server pinned to one core, publishes the
+test stream with ffmpeg, runs bench/.build/loadgen on the other core and samples the server's
+CPU time and RSS from /proc. Results: bench/results/latest.json and latest.md.
+Standard library only. Everything started here is stopped by pid before exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CACHE = os.path.join(HERE, ".cache")
+BUILD = os.path.join(HERE, ".build")
+RESULTS = os.path.join(HERE, "results")
+LOADGEN_SRC = os.path.join(HERE, "loadgen.c")
+LOADGEN = os.path.join(BUILD, "loadgen")
+MEDIA = os.path.join(CACHE, "bench-720p30-2m-60s.flv")
+NMS_VERSION = "4.4.3"
+NMS_DIR = os.path.join(CACHE, "nms")
+NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+ALL_SERVERS = ("srspy", "nms", "nginx")
+ALL_MODES = ("flv", "rtmp", "lowlat", "ingest")
+# which (variant, protocol) each server uses for each mode; None = not supported
+MODE_PLAN = {
+    "srspy": {"flv": ("default", "flv"), "rtmp": ("default", "rtmp"), "lowlat": ("lowlat", "flv"),
+              "ingest": ("default", "ingest")},
+    "nms": {"flv": ("default", "flv"), "rtmp": ("default", "rtmp"), "lowlat": ("default", "flv"),
+            "ingest": ("default", "ingest")},
+    "nginx": {"flv": None, "rtmp": ("default", "rtmp"), "lowlat": None, "ingest": ("default", "ingest")},
+}
+WHY_SKIP = {("nginx", "flv"): "nginx-rtmp has no HTTP-FLV", ("nginx", "lowlat"): "nginx-rtmp has no HTTP-FLV"}
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+class Deadline(BaseException):
+    pass
+
+
+# --------------------------------------------------------------------------- processes
+
+class Procs:
+    """Every process this run starts, stopped by pid (and its descendants, by pid)."""
+
+    def __init__(self) -> None:
+        self.live: list[subprocess.Popen] = []
+
+    def start(self, argv: list[str], *, log_path: str, cwd: str | None = None,
+              env: dict | None = None) -> subprocess.Popen:
+        out = open(log_path, "ab")
+        try:
+            p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        self.live.append(p)
+        return p
+
+    def stop(self, p: subprocess.Popen, grace: float = 3.0) -> None:
+        if p not in self.live:
+            return
+        self.live.remove(p)
+        if p.poll() is not None:
+            return
+        tree = descendants(p.pid)
+        try:
+            p.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            try:
+                p.kill()
+            except ProcessLookupError:
+                pass
+            p.wait(timeout=5)
+        for pid in tree:  # children that outlived their parent
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def stop_all(self) -> None:
+        for p in reversed(list(self.live)):
+            try:
+                self.stop(p, grace=2.0)
+            except Exception as e:  # keep stopping the others
+                log(f"warning: could not stop pid {p.pid}: {e}")
+
+
+PROCS = Procs()
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as f:
+                s = f.read()
+        except OSError:
+            continue
+        ppid = int(s[s.rindex(b")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def proc_cpu_ticks(pid: int, with_reaped: bool) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        s = f.read()
+    fields = s[s.rindex(b")") + 2:].split()
+    # fields[0] is state (field 3); utime=14, stime=15, cutime=16, cstime=17
+    t = int(fields[11]) + int(fields[12])
+    if with_reaped:
+        t += int(fields[13]) + int(fields[14])
+    return t
+
+
+def proc_rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def tree_sample(pid: int) -> tuple[int, int, int]:
+    """(cpu ticks, rss kB, process count) of pid and its live descendants."""
+    ticks = rss = n = 0
+    for i, p in enumerate([pid] + descendants(pid)):
+        try:
+            ticks += proc_cpu_ticks(p, with_reaped=(i == 0))
+            rss += proc_rss_kb(p)
+            n += 1
+        except (OSError, ValueError, IndexError):
+            pass
+    return ticks, rss, n
+
+
+def core_times(cpu: int | None) -> tuple[int, int]:
+    """(busy, total) jiffies of one core from /proc/stat (all cores if cpu is None)."""
+    name = "cpu" if cpu is None else f"cpu{cpu}"
+    with open("/proc/stat") as f:
+        for line in f:
+            parts = line.split()
+            if parts[0] == name:
+                v = [int(x) for x in parts[1:9]]
+                total = sum(v)
+                return total - v[3] - v[4], total  # minus idle, iowait
+    return 0, 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise BenchError(f"server exited with code {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise BenchError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def taskset(cpu: int | None, argv: list[str]) -> list[str]:
+    return argv if cpu is None else ["taskset", "-c", str(cpu)] + argv
+
+
+# --------------------------------------------------------------------------- build and media
+
+def build_loadgen() -> None:
+    os.makedirs(BUILD, exist_ok=True)
+    if os.path.exists(LOADGEN) and os.path.getmtime(LOADGEN) >= os.path.getmtime(LOADGEN_SRC):
+        return
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise BenchError("no C compiler (cc): apt-get install -y gcc")
+    log("building bench/.build/loadgen")
+    subprocess.run([cc, "-O2", "-o", LOADGEN, LOADGEN_SRC], check=True)
+
+
+def make_media() -> None:
+    if os.path.exists(MEDIA):
+        return
+    if not shutil.which("ffmpeg"):
+        raise BenchError("ffmpeg is needed: apt-get install -y ffmpeg")
+    os.makedirs(CACHE, exist_ok=True)
+    log("making the test stream (1280x720 30 fps H.264 2 Mbit/s GOP 60 + AAC 128 kbit/s, 60 s)")
+    tmp = MEDIA + ".tmp.flv"
+    subprocess.run([
+        "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30,noise=alls=8:allf=t",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+        "-t", "60",
+        "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-pix_fmt", "yuv420p",
+        "-b:v", "2M", "-maxrate", "2M", "-bufsize", "4M", "-g", "60", "-keyint_min", "60",
+        "-sc_threshold", "0",
+        "-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2",
+        "-f", "flv", tmp], check=True, timeout=600)
+    os.replace(tmp, MEDIA)
+
+
+def media_info(path: str) -> dict:
+    """Bitrates of the FLV file: media payload (what RTMP delivers) and FLV stream bytes."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:3] != b"FLV":
+        raise BenchError(f"{path}: not FLV")
+    off = struct.unpack(">I", data[5:9])[0] + 4
+    payload = flv_bytes = 0
+    vts: list[int] = []
+    keys = 0
+    while off + 11 <= len(data):
+        t = data[off] & 0x1F
+        size = int.from_bytes(data[off + 1:off + 4], "big")
+        ts = int.from_bytes(data[off + 4:off + 7], "big") | data[off + 7] << 24
+        if off + 11 + size > len(data):
+            break
+        if t in (8, 9):
+            payload += size
+        if t in (8, 9, 18):
+            flv_bytes += 11 + size + 4
+        if t == 9:
+            vts.append(ts)
+            if data[off + 11] >> 4 == 1 and data[off + 12] == 1:
+                keys += 1
+        off += 11 + size + 4
+    dur = (vts[-1] - vts[0] + (vts[-1] - vts[-2])) / 1000.0
+    return {"file": os.path.relpath(path, ROOT), "duration_s": round(dur, 3),
+            "payload_mbps": payload * 8 / dur / 1e6, "flv_mbps": flv_bytes * 8 / dur / 1e6,
+            "video_frames": len(vts), "keyframes": keys}
+
+
+# --------------------------------------------------------------------------- servers
+
+def srspy_available() -> tuple[bool, str]:
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", "import srspy.cli"], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["?"])[-1]
+        return False, f"srspy is not importable ({last})"
+    return True, ""
+
+
+def nms_available() -> tuple[bool, str]:
+    if not shutil.which("node") or not shutil.which("npm"):
+        return False, "node/npm not found (apt-get install -y nodejs npm)"
+    pkg = os.path.join(NMS_DIR, "node_modules", "node-media-server", "package.json")
+    try:
+        with open(pkg) as f:
+            if json.load(f).get("version") == NMS_VERSION:
+                return True, ""
+    except (OSError, ValueError):
+        pass
+    log(f"installing node-media-server@{NMS_VERSION} into bench/.cache/nms")
+    os.makedirs(NMS_DIR, exist_ok=True)
+    pj = os.path.join(NMS_DIR, "package.json")
+    if not os.path.exists(pj):
+        with open(pj, "w") as f:
+            json.dump({"name": "bench-nms", "private": True}, f)
+    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", f"node-media-server@{NMS_VERSION}"],
+                       cwd=NMS_DIR, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        return False, "npm install failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+    return True, ""
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+
+
+def nginx_available() -> tuple[bool, str]:
+    if nginx_binary() and os.path.exists(NGINX_MODULE):
+        return True, ""
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing nginx and libnginx-mod-rtmp with apt-get")
+        r = subprocess.run(["apt-get", "install", "-y", "nginx", "libnginx-mod-rtmp"],
+                           env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+                           capture_output=True, text=True, timeout=900)
+        if r.returncode == 0 and nginx_binary() and os.path.exists(NGINX_MODULE):
+            return True, ""
+        return False, "apt-get install nginx libnginx-mod-rtmp failed"
+    return False, "nginx with libnginx-mod-rtmp not installed (apt-get install -y nginx libnginx-mod-rtmp)"
+
+
+AVAILABLE = {"srspy": srspy_available, "nms": nms_available, "nginx": nginx_available}
+
+SRSPY_CONF = """\
+listen {rtmp};
+max_connections 10000;
+daemon off;
+srs_log_tank console;
+srs_log_level warn;
+http_server {{
+    enabled on;
+    listen {http};
+}}
+vhost __defaultVhost__ {{
+{extra}    http_remux {{
+        enabled on;
+        mount [vhost]/[app]/[stream].flv;
+    }}
+}}
+"""
+SRSPY_LOWLAT = """\
+    min_latency on;
+    play {
+        mw_latency 0;
+        gop_cache on;
+    }
+"""
+
+NMS_START = """\
+// started by bench/run.py: node start.js RTMP_PORT HTTP_PORT STORE_DIR
+const NodeMediaServer = require('node-media-server');
+const nms = new NodeMediaServer({
+  bind: '127.0.0.1',
+  rtmp: { port: Number(process.argv[2]) },
+  http: { port: Number(process.argv[3]) },
+  webadmin: { enable: false },
+  store: { path: process.argv[4] }
+});
+nms.run();
+"""
+
+NGINX_CONF = """\
+load_module {module};
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{
+    worker_connections 16384;
+}}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{rtmp};
+        chunk_size 4096;
+        application live {{
+            live on;
+            record off;
+        }}
+    }}
+}}
+"""
+
+
+def start_server(name: str, variant: str, workdir: str, cpu: int | None) -> tuple[subprocess.Popen, int, int]:
+    rtmp, http = free_port(), free_port()
+    logf = os.path.join(workdir, "server.log")
+    if name == "srspy":
+        conf = os.path.join(workdir, "srspy.conf")
+        with open(conf, "w") as f:
+            f.write(SRSPY_CONF.format(rtmp=rtmp, http=http, extra=SRSPY_LOWLAT if variant == "lowlat" else ""))
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        p = PROCS.start(taskset(cpu, [sys.executable, "-m", "srspy", "-c", conf]), log_path=logf, cwd=ROOT, env=env)
+        ports = (rtmp, http)
+    elif name == "nms":
+        script = os.path.join(NMS_DIR, "start.js")
+        with open(script, "w") as f:
+            f.write(NMS_START)
+        store = os.path.join(workdir, "nms-data")
+        p = PROCS.start(taskset(cpu, ["node", script, str(rtmp), str(http), store]), log_path=logf, cwd=NMS_DIR)
+        ports = (rtmp, http)
+    elif name == "nginx":
+        conf = os.path.join(workdir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(module=NGINX_MODULE, dir=workdir, rtmp=rtmp))
+        p = PROCS.start(taskset(cpu, [nginx_binary(), "-p", workdir, "-c", conf, "-e", os.path.join(workdir, "error.log")]),
+                        log_path=logf, cwd=workdir)
+        ports = (rtmp,)
+        http = 0
+    else:
+        raise BenchError(f"unknown server {name}")
+    for port in ports:
+        wait_port(port, p)
+    return p, rtmp, http
+
+
+def server_version(name: str) -> str:
+    try:
+        if name == "srspy":
+            env = dict(os.environ, PYTHONPATH=ROOT)
+            r = subprocess.run([sys.executable, "-m", "srspy", "-v"], cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=30)
+            return "srspy " + (r.stdout.strip() or r.stderr.strip().splitlines()[-1])
+        if name == "nms":
+            node = subprocess.run(["node", "-v"], capture_output=True, text=True).stdout.strip()
+            return f"node-media-server {NMS_VERSION} (node {node})"
+        if name == "nginx":
+            r = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True)
+            return r.stderr.strip().replace("nginx version: ", "") + " + libnginx-mod-rtmp"
+    except Exception as e:  # informational only
+        return f"{name} (version unknown: {e})"
+    return name
+
+
+# --------------------------------------------------------------------------- one point
+
+def run_loadgen(argv: list[str], cpu: int | None, timeout: float) -> dict:
+    out = argv[argv.index("-o") + 1]
+    r = subprocess.run(taskset(cpu, [LOADGEN] + argv), capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise BenchError(f"loadgen failed ({r.returncode}): {r.stderr.strip()[-300:]}")
+    with open(out) as f:
+        return json.load(f)
+
+
+def wait_stream(proto: str, url: str, workdir: str, cpu: int | None, tries: int = 5) -> None:
+    """Until one player gets media: the publisher is up and the server relays it."""
+    for i in range(tries):
+        rep = run_loadgen([proto, "-u", url, "-n", "1", "-d", "3", "-o", os.path.join(workdir, "probe.json")],
+                          cpu, timeout=30)
+        if rep["ok"] == 1:
+            return
+        time.sleep(1)
+    raise BenchError(f"no media from {url} after {tries} probes ({rep['fail_reasons'] or 'no media'})")
+
+
+def run_point(server: str, mode: str, variant: str, proto: str, n: int, args, media: dict) -> dict:
+    tag = f"{server}-{mode}-{n}"
+    workdir = os.path.join(CACHE, "run", tag)
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    point = {"server": server, "mode": mode, "variant": variant, "protocol": proto, "players": n,
+             "publishers": 0, "error": None}
+    srv = pub = None
+    try:
+        srv, rtmp, http = start_server(server, variant, workdir, args.server_cpu)
+        point["pid"] = srv.pid
+        warmup = args.warmup
+        if proto == "ingest":
+            count = args.publishers
+            point["players"] = 0
+            point["publishers"] = count
+            lg_args = ["publish", "-u", f"rtmp://127.0.0.1:{rtmp}/live/ingest", "-f", MEDIA, "-n", str(count),
+                       "--ramp", str(args.pub_ramp)]
+            warmup = max(warmup, count / args.pub_ramp * 0.1 + 3)
+            expected = count * media["payload_mbps"]
+        else:
+            pub = PROCS.start(taskset(args.client_cpu, [
+                "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
+                "-i", MEDIA, "-c", "copy", "-f", "flv", f"rtmp://127.0.0.1:{rtmp}/live/bench"]),
+                log_path=os.path.join(workdir, "ffmpeg.log"))
+            url = (f"http://127.0.0.1:{http}/live/bench.flv" if proto == "flv"
+                   else f"rtmp://127.0.0.1:{rtmp}/live/bench")
+            wait_stream(proto, url, workdir, args.client_cpu)
+            lg_args = [proto, "-u", url, "-n", str(n), "--ramp", str(args.ramp)]
+            warmup = max(warmup, n / args.ramp * 0.1 + 3)
+            expected = n * (media["flv_mbps"] if proto == "flv" else media["payload_mbps"])
+        total = warmup + args.duration
+        report = os.path.join(workdir, "loadgen.json")
+        lg_argv = lg_args + ["-d", f"{total:.3f}", "--warmup", f"{warmup:.3f}", "-o", report]
+        point["loadgen_argv"] = ["bench/.build/loadgen"] + lg_argv
+
+        lg = PROCS.start(taskset(args.client_cpu, [LOADGEN] + lg_argv), log_path=os.path.join(workdir, "loadgen.log"))
+        t0 = time.monotonic()
+        t_w, t_e = t0 + warmup, t0 + total
+        s0 = s1 = None
+        rss_max = nprocs = 0
+        while True:
+            now = time.monotonic()
+            if srv.poll() is not None:
+                raise BenchError(f"server exited with code {srv.returncode} during the run")
+            if s0 is None and now >= t_w:
+                ticks, rss, nprocs = tree_sample(srv.pid)
+                s0 = (now, ticks)
+                c0 = (core_times(args.server_cpu), core_times(args.client_cpu))
+                rss_max = rss
+            elif s0 is not None and s1 is None:
+                ticks, rss, k = tree_sample(srv.pid)
+                rss_max = max(rss_max, rss)
+                nprocs = max(nprocs, k)
+                if now >= t_e:
+                    s1 = (now, ticks)
+                    c1 = (core_times(args.server_cpu), core_times(args.client_cpu))
+            if s1 is not None and lg.poll() is not None:
+                break
+            if now > t_e + 30:
+                raise BenchError("loadgen did not stop")
+            nxt = t_w if s0 is None else t_e if s1 is None else now + 0.05
+            time.sleep(max(0.01, min(0.5, nxt - now)))
+        PROCS.stop(lg)
+        if lg.returncode != 0:
+            raise BenchError(f"loadgen exited with {lg.returncode}")
+        with open(report) as f:
+            rep = json.load(f)
+        cpu_pct = (s1[1] - s0[1]) / CLK_TCK / (s1[0] - s0[0]) * 100
+        busy = [round(100 * (b1[0] - b0[0]) / max(1, b1[1] - b0[1]), 1) for b0, b1 in zip(c0, c1)]
+        if pub is not None and pub.poll() is not None:
+            point["error"] = f"publisher ffmpeg exited ({pub.returncode}) during the run"
+        mbps = rep["mbps_total"] or 0.0
+        point.update({
+            "server_cpu_pct": round(cpu_pct, 1),
+            "server_rss_mb": round(rss_max / 1024, 1),
+            "server_processes": nprocs,
+            "core_busy_pct": {"server_core": busy[0], "client_core": busy[1]},
+            "mbps": round(mbps, 1),
+            "expected_mbps": round(expected, 1),
+            "delivered_pct": round(100 * mbps / expected, 1) if expected else None,
+            "ok": rep["ok"], "failed": rep["failed"], "no_media": rep["no_media"],
+            "not_started": rep["not_started"], "fail_reasons": rep["fail_reasons"],
+            "realtime": pick(rep.get("realtime"), ("min", "p50"), 3),
+            "lag_ms": pick(rep.get("lag_ms") or rep.get("send_lag_ms")),
+            "ttfb_ms": pick(rep["ttfb_ms"]),
+            "first_key_ms": pick(rep["first_key_ms"]),
+            "mbps_per_conn": pick(rep["mbps_per_conn"], ("min", "p50", "mean")),
+            "loadgen_cpu_pct": rep["loadgen_cpu"]["window_pct"],
+            "loadgen_cpu_s": rep["loadgen_cpu"]["total_s"],
+            "window_s": rep["window_s"],
+            "warmup_s": round(warmup, 3),
+        })
+        if proto == "ingest":
+            point["publish_start_ms"] = pick(rep["publish_start_ms"])
+    except BenchError as e:
+        point["error"] = str(e)
+    except subprocess.TimeoutExpired as e:
+        point["error"] = f"timeout: {e}"
+    finally:
+        if pub is not None:
+            PROCS.stop(pub)
+        if srv is not None:
+            PROCS.stop(srv)
+    point["logs"] = os.path.relpath(workdir, ROOT)
+    return point
+
+
+def contended(p: dict) -> str:
+    """Other work on the server's core makes the CPU figure unreliable."""
+    b = p.get("core_busy_pct")
+    if not b or "server_cpu_pct" not in p:
+        return ""
+    extra = b["server_core"] - p["server_cpu_pct"]
+    if extra > 15:
+        return (f"server core {b['server_core']}% busy while the server used {p['server_cpu_pct']}%: "
+                "other processes (or interrupt work) shared the core")
+    if b["client_core"] > 90:
+        return f"client core {b['client_core']}% busy: the loadgen/publisher core was saturated"
+    return ""
+
+
+def pick(d: dict | None, keys=("p50", "p99"), nd: int = 1) -> dict | None:
+    if not d or not d.get("n"):
+        return None
+    return {k: (round(d[k], nd) if d[k] is not None else None) for k in keys}
+
+
+# --------------------------------------------------------------------------- report
+
+def fmt_pair(d: dict | None, a="p50", b="p99") -> str:
+    if not d:
+        return "-"
+    f = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+    return f"{f(d.get(a))}/{f(d.get(b))}"
+
+
+COLS = ["server", "mode", "conns", "ok/fail", "CPU %", "RSS MB", "Mbit/s", "expected", "deliv %",
+        "realtime min/p50", "lag p50/p99 ms", "TTFB p50/p99 ms", "1st key p50/p99 ms", "loadgen CPU %"]
+
+
+def row(p: dict) -> list[str]:
+    conns = p["publishers"] or p["players"]
+    if p.get("error") and "server_cpu_pct" not in p:
+        return [p["server"], p["mode"], str(conns), "ERROR", p["error"][:60]] + [""] * (len(COLS) - 5)
+    okf = f"{p['ok']}/{p['failed'] + p['no_media'] + p['not_started']}"
+    if p["mode"] == "ingest":
+        okf += " pub"
+    return [p["server"], p["mode"], str(conns), okf, f"{p['server_cpu_pct']:.1f}", f"{p['server_rss_mb']:.0f}",
+            f"{p['mbps']:.0f}", f"{p['expected_mbps']:.0f}",
+            "-" if p["delivered_pct"] is None else f"{p['delivered_pct']:.1f}",
+            "-" if not p.get("realtime") else f"{p['realtime']['min']:.2f}/{p['realtime']['p50']:.2f}",
+            fmt_pair(p["lag_ms"]), fmt_pair(p["ttfb_ms"]),
+            "-" if p["mode"] == "ingest" else fmt_pair(p["first_key_ms"]), f"{p['loadgen_cpu_pct']:.1f}"]
+
+
+def text_table(points: list[dict]) -> str:
+    rows = [COLS] + [row(p) for p in points]
+    w = [max(len(r[i]) for r in rows) for i in range(len(COLS))]
+    lines = ["  ".join(c.rjust(w[i]) if i >= 2 else c.ljust(w[i]) for i, c in enumerate(r)) for r in rows]
+    lines.insert(1, "  ".join("-" * x for x in w))
+    return "\n".join(lines)
+
+
+def md_table(points: list[dict]) -> str:
+    out = ["| " + " | ".join(COLS) + " |", "|" + "|".join("---" for _ in COLS) + "|"]
+    out += ["| " + " | ".join(row(p)) + " |" for p in points]
+    return "\n".join(out)
+
+
+def ratios(points: list[dict]) -> list[dict]:
+    good = {(p["server"], p["mode"], p["players"] or p["publishers"]): p for p in points
+            if "server_cpu_pct" in p}
+    out = []
+    for (srv, mode, n), p in good.items():
+        if srv != "srspy":
+            continue
+        for other in ("nms", "nginx"):
+            q = good.get((other, mode, n))
+            if not q:
+                continue
+            r = {"mode": mode, "conns": n, "vs": other,
+                 "cpu_ratio": round(p["server_cpu_pct"] / q["server_cpu_pct"], 2) if q["server_cpu_pct"] else None,
+                 "rss_ratio": round(p["server_rss_mb"] / q["server_rss_mb"], 2) if q["server_rss_mb"] else None,
+                 "delivered_pct": [p["delivered_pct"], q["delivered_pct"]]}
+            out.append(r)
+    return out
+
+
+def ratio_lines(rs: list[dict]) -> list[str]:
+    lines = []
+    for r in rs:
+        note = ""
+        if any(d is not None and d < 95 for d in r["delivered_pct"]):
+            note = f"  (not comparable: delivered {r['delivered_pct'][0]}% vs {r['delivered_pct'][1]}%)"
+        lines.append(f"srspy/{r['vs']} {r['mode']} {r['conns']}: CPU x{r['cpu_ratio']}, RSS x{r['rss_ratio']}{note}")
+    return lines
+
+
+def write_results(meta: dict, points: list[dict], rs: list[dict]) -> None:
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+        json.dump({"meta": meta, "points": points, "ratios": rs}, f, indent=2)
+    md = [f"# Benchmark results ({meta['date']})", "",
+          f"Host: {meta['cpu']}, {meta['cores']} cores, {meta['kernel']}. Server on core {meta['server_cpu']}, "
+          f"publisher and loadgen on core {meta['client_cpu']}.",
+          f"Stream: {meta['media']['file']}, {meta['media']['payload_mbps']:.2f} Mbit/s media payload "
+          f"({meta['media']['flv_mbps']:.2f} Mbit/s as FLV). Window {meta['duration_s']} s after warmup.",
+          "Servers: " + "; ".join(meta["versions"].values()), "",
+          "Command: `" + meta["command"] + "`", "", md_table(points), ""]
+    if rs:
+        md += ["## srspy ratios (same mode and connection count)", ""] + [f"- {x}" for x in ratio_lines(rs)] + [""]
+    skipped = meta.get("skipped") or []
+    if skipped:
+        md += ["## Skipped", ""] + [f"- {s}" for s in skipped] + [""]
+    warns = [p for p in points if contended(p)]
+    if warns:
+        md += ["## Warnings", ""] + [f"- {p['server']} {p['mode']} {p['players'] or p['publishers']}: {contended(p)}"
+                                     for p in warns] + [""]
+    errs = [p for p in points if p.get("error")]
+    if errs:
+        md += ["## Errors", ""] + [f"- {p['server']} {p['mode']} {p['players'] or p['publishers']}: {p['error']}"
+                                   for p in errs] + [""]
+    md += ["CPU % is of one core (server process tree, /proc utime+stime over the window); RSS is the "
+           "maximum VmRSS sum over the window; lag is how far a player fell behind real time during its "
+           "session; see bench/README.md.", ""]
+    with open(os.path.join(RESULTS, "latest.md"), "w") as f:
+        f.write("\n".join(md))
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description="Benchmark srspy against node-media-server and nginx-rtmp.")
+    ap.add_argument("--players", default=None, help="player counts, comma separated (default 1000)")
+    ap.add_argument("--duration", type=float, default=None, help="measurement window per point, s (default 30)")
+    ap.add_argument("--warmup", type=float, default=None,
+                    help="seconds before the window (default 5; at least ramp time + 3)")
+    ap.add_argument("--servers", default=None, help="comma list of srspy,nms,nginx (default all)")
+    ap.add_argument("--modes", default=None, help="comma list of flv,rtmp,lowlat,ingest (default all)")
+    ap.add_argument("--publishers", type=int, default=100, help="publishers in the ingest mode (100)")
+    ap.add_argument("--ramp", type=int, default=200, help="players started per 100 ms (200)")
+    ap.add_argument("--pub-ramp", type=int, default=20, help="publishers started per 100 ms (20)")
+    ap.add_argument("--server-cpu", type=int, default=0, help="core for the server (0)")
+    ap.add_argument("--client-cpu", type=int, default=1, help="core for ffmpeg and the loadgen (1)")
+    ap.add_argument("--time-limit", type=float, default=None, help="hard bound for the whole run, s")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: srspy, 20 players, 5 s, flv+rtmp; exit 1 on any failure")
+    a = ap.parse_args(argv)
+    q = a.quick
+    a.players = [int(x) for x in (a.players or ("20" if q else "1000")).split(",") if x]
+    a.duration = a.duration if a.duration is not None else (5.0 if q else 30.0)
+    a.warmup = a.warmup if a.warmup is not None else (2.0 if q else 5.0)
+    a.servers = [x for x in (a.servers or ("srspy" if q else ",".join(ALL_SERVERS))).split(",") if x]
+    a.modes = [x for x in (a.modes or ("flv,rtmp" if q else ",".join(ALL_MODES))).split(",") if x]
+    for s in a.servers:
+        if s not in ALL_SERVERS:
+            ap.error(f"unknown server {s}")
+    for m in a.modes:
+        if m not in ALL_MODES:
+            ap.error(f"unknown mode {m}")
+    if any(n < 1 or n > 15000 for n in a.players) or a.duration <= 0 or a.warmup < 0:
+        ap.error("bad players/duration/warmup")
+    ncpu = os.cpu_count() or 1
+    if ncpu < 2:
+        a.server_cpu = a.client_cpu = None
+    return a
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.client_cpu is not None:
+        os.sched_setaffinity(0, {args.client_cpu})  # keep this harness off the server's core
+    plan = []  # (server, mode, variant, proto, n)
+    for s in args.servers:
+        for m in args.modes:
+            spec = MODE_PLAN[s][m]
+            if spec is None:
+                continue
+            counts = [args.publishers] if m == "ingest" else args.players
+            for n in counts:
+                plan.append((s, m, spec[0], spec[1], n))
+    est = sum(args.duration + max(args.warmup, (n / args.ramp) * 0.1 + 3) + 25 for *_, n in plan) + 120
+    limit = args.time_limit or max(600.0, 1.5 * est)
+    deadline = time.monotonic() + limit
+
+    def on_alarm(signum, frame):
+        raise Deadline()
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt()
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
+    signal.alarm(int(limit) + 60)
+    points: list[dict] = []
+    skipped: list[str] = []
+    versions: dict[str, str] = {}
+    rc = 0
+    try:
+        build_loadgen()
+        make_media()
+        media = media_info(MEDIA)
+        log(f"stream: {media['payload_mbps']:.2f} Mbit/s media payload, {media['flv_mbps']:.2f} Mbit/s FLV, "
+            f"{media['duration_s']} s; {len(plan)} points, time limit {limit:.0f} s")
+        avail = {}
+        for s in args.servers:
+            ok, why = AVAILABLE[s]()
+            avail[s] = ok
+            if not ok:
+                msg = f"{s}: skipped: {why}"
+                skipped.append(msg)
+                log(msg)
+        for s in args.servers:
+            for m in args.modes:
+                if MODE_PLAN[s][m] is None and (s, m) in WHY_SKIP:
+                    skipped.append(f"{s} {m}: {WHY_SKIP[(s, m)]}")
+        versions = {s: server_version(s) for s in args.servers if avail[s]}
+        done: dict[tuple, dict] = {}
+        for (s, m, variant, proto, n) in plan:
+            if not avail[s]:
+                continue
+            need = args.duration + max(args.warmup, (n / args.ramp) * 0.1 + 3) + 25
+            if time.monotonic() + need > deadline:
+                skipped.append(f"{s} {m} {n}: out of time (--time-limit)")
+                log(skipped[-1])
+                continue
+            key = (s, variant, proto, n)
+            if key in done:  # the same server configuration was measured already (nms lowlat == flv)
+                p = dict(done[key], mode=m, reused_from=done[key]["mode"])
+                log(f"{s} {m} {n}: same configuration as {done[key]['mode']}, result reused")
+            else:
+                log(f"--- {s} {m} ({variant} config, {proto}) x {n}")
+                p = run_point(s, m, variant, proto, n, args, media)
+                done[key] = p
+            points.append(p)
+            if p.get("error"):
+                log(f"    error: {p['error']}")
+            if "server_cpu_pct" in p:
+                log(f"    server CPU {p['server_cpu_pct']}%  RSS {p['server_rss_mb']} MB  "
+                    f"{p['mbps']}/{p['expected_mbps']} Mbit/s  ok {p['ok']} failed {p['failed']} "
+                    f"no media {p['no_media']}  lag {fmt_pair(p['lag_ms'])} ms  loadgen CPU {p['loadgen_cpu_pct']}%  "
+                    f"cores busy {p['core_busy_pct']['server_core']}%/{p['core_busy_pct']['client_core']}%")
+                if contended(p):
+                    log("    warning: " + contended(p))
+    except KeyboardInterrupt:
+        log("interrupted")
+        rc = 130
+    except Deadline:
+        log(f"time limit of {limit:.0f} s reached")
+        rc = 124
+    except BenchError as e:
+        log(f"error: {e}")
+        rc = 2
+    finally:
+        signal.alarm(0)
+        PROCS.stop_all()
+
+    if points or skipped:
+        rs = ratios(points)
+        meta = {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "command": "python3 bench/run.py " + " ".join(
+                sys.argv[1:] if argv is None else argv),
+            "cpu": cpu_model(), "cores": os.cpu_count(), "kernel": platform.release(),
+            "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
+            "duration_s": args.duration, "warmup_s": args.warmup,
+            "media": media_info(MEDIA) if os.path.exists(MEDIA) else {},
+            "versions": versions, "skipped": skipped,
+        }
+        log("")
+        log(text_table(points))
+        for s in skipped:
+            log("skipped: " + s)
+        if rs:
+            log("")
+            log("srspy relative to the others (same mode and connection count; <1 = srspy uses less):")
+            for line in ratio_lines(rs):
+                log("  " + line)
+        elif "srspy" in args.servers and len(args.servers) > 1:
+            log("no srspy ratios: srspy was not measured")
+        write_results(meta, points, rs)
+        log("\nwrote bench/results/latest.json and bench/results/latest.md")
+
+    if args.quick:
+        bad = [p for p in points if p.get("error") or p.get("ok", 0) < (p["players"] or p["publishers"])]
+        if not points or bad or rc:
+            log("quick: FAILED" + ("" if points else " (nothing was measured)"))
+            return rc or 1
+        log("quick: all players received media")
+        return 0
+    if rc:
+        return rc
+    return 1 if any(p.get("error") for p in points) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        PROCS.stop_all()

@@ -1,0 +1,86 @@
+"""Client URL parsing: app, stream and query as lal documents them; what each protocol needs."""
+
+import pytest
+
+from srspy.client.url import UrlError, parse_httpflv_url, parse_rtmp_url, parse_url
+from srspy.relay import split_host_port, upstream_url
+from srspy.request import Request
+
+
+def test_rtmp_url_with_nested_app_and_query():
+    u = parse_rtmp_url("rtmp://host:19350/a/b/stream?x=1")
+    assert (u.scheme, u.host, u.port) == ("rtmp", "host", 19350)
+    assert (u.app, u.stream, u.raw_query) == ("a/b", "stream", "x=1")
+    assert u.tc_url == "rtmp://host:19350/a/b"
+    assert u.stream_with_query == "stream?x=1"
+
+
+def test_rtmp_default_port_and_plain_names():
+    u = parse_rtmp_url("rtmp://127.0.0.1/live/livestream")
+    assert u.port == 1935 and u.app == "live" and u.stream == "livestream" and u.raw_query == ""
+    assert u.stream_with_query == "livestream"
+    assert u.tc_url == "rtmp://127.0.0.1:1935/live"
+    assert parse_rtmp_url("rtmps://h/live/s").port == 443
+
+
+def test_httpflv_url_strips_extension():
+    u = parse_httpflv_url("http://host/a/b/stream.flv?x=1")
+    assert (u.app, u.stream, u.raw_query, u.port) == ("a/b", "stream", "x=1", 80)
+    assert u.file_name == "stream.flv"
+    assert u.path_with_query == "/a/b/stream.flv?x=1"
+    assert u.host_port == "host"
+    assert parse_httpflv_url("https://h:8443/live/s.flv").host_port == "h:8443"
+
+
+def test_ipv6_literal():
+    u = parse_url("http://[::1]:8080/live/s.flv")
+    assert u.host == "::1" and u.port == 8080 and u.host_port == "[::1]:8080"
+    assert parse_rtmp_url("rtmp://[::1]/live/s").tc_url == "rtmp://[::1]:1935/live"
+
+
+@pytest.mark.parametrize("url", [
+    "rtmp://host/stream",          # no app
+    "rtmp://host/live/",           # no stream
+    "rtmp:///live/s",              # no host
+    "ftp://host/live/s",           # scheme
+    "rtmp://host:99999/live/s",    # port
+])
+def test_bad_rtmp_urls(url):
+    with pytest.raises(UrlError):
+        parse_rtmp_url(url)
+
+
+def test_http_url_single_level_path_is_allowed():
+    u = parse_httpflv_url("http://h/s.flv")
+    assert u.app == "" and u.stream == "s"
+
+
+def test_scheme_restrictions():
+    with pytest.raises(UrlError):
+        parse_rtmp_url("http://h/live/s.flv")
+    with pytest.raises(UrlError):
+        parse_httpflv_url("rtmp://h/live/s")
+
+
+def _req(app="live", stream="s", param="", vhost="__defaultVhost__"):
+    r = Request()
+    r.app, r.stream, r.param, r.vhost = app, stream, param, vhost
+    return r
+
+
+def test_upstream_urls_for_relays():
+    assert upstream_url("rtmp", "10.0.0.1:19350", _req(param="?k=v")) == "rtmp://10.0.0.1:19350/live/s?k=v"
+    assert upstream_url("rtmp", "10.0.0.1", _req()) == "rtmp://10.0.0.1:1935/live/s"
+    assert upstream_url("flv", "o:8080", _req(stream="s.flv")) == "http://o:8080/live/s.flv"
+    assert upstream_url("flvs", "o", _req()) == "https://o:443/live/s.flv"
+    assert upstream_url("rtmp", "o:1", _req(vhost="v.example")) == "rtmp://o:1/live/s?vhost=v.example"
+    assert upstream_url("rtmp", "o:1", _req(), vhost="up") == "rtmp://o:1/live/s?vhost=up"
+    assert upstream_url("rtmp", "[::1]:5", _req()) == "rtmp://[::1]:5/live/s"
+
+
+def test_split_host_port():
+    assert split_host_port("h:1", 9) == ("h", 1)
+    assert split_host_port("h", 9) == ("h", 9)
+    assert split_host_port("1936", 9) == ("127.0.0.1", 1936)
+    assert split_host_port("[::1]:7", 9) == ("::1", 7)
+    assert split_host_port("[::1]", 9) == ("::1", 9)
