@@ -115,6 +115,8 @@ class Server:
                 lst = TcpListener(api_conf["listen"], self._handle_api, "HTTP-API")
                 self.listeners.append(lst)
                 self.api_port = lst.port
+        elif cfg["exporter"]["enabled"]:
+            self._mount_api(api_enabled=False)
         for lst in self.listeners:
             lst.start()
         self.sources.start()
@@ -124,7 +126,7 @@ class Server:
         logger.info("{} started, pid={}, rtmp={}, http={}, api={}", SERVER, os.getpid(), self.rtmp_ports, self.http_port, self.api_port)
 
     # >>> operations: HTTP API and exporter (srspy.http.api) ---------------------------------
-    def _mount_api(self):
+    def _mount_api(self, api_enabled: bool = True):
         """The HTTP API and the Prometheus exporter.
 
         The API's handlers go into the static mux when ``http_api.listen`` equals
@@ -134,13 +136,13 @@ class Server:
         """
         from .http import api
 
-        self.api_handler = api.mount(self)
+        self.api_handler = api.mount(self, api_enabled)
         root = self.config.root
         exp = root["exporter"]
         if not exp["enabled"]:
             return
-        shared = {str(root["http_api"]["listen"])}
-        if root["http_server"]["enabled"]:
+        shared = {str(root["http_api"]["listen"])} if api_enabled else set()
+        if api_enabled and root["http_server"]["enabled"]:
             shared.add(str(root["http_server"]["listen"]))
         if str(exp["listen"]) in shared:
             logger.info("exporter: /metrics served on port {}", exp["listen"])

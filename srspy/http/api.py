@@ -540,12 +540,14 @@ def shares_http_port(config) -> bool:
     return bool(http["enabled"]) and str(api["listen"]) == str(http["listen"])
 
 
-def mount(server):
+def mount(server, enabled: bool = True):
     """Register the API on ``server``; the handler chain of a dedicated API listener, or None
-    when the API shares the HTTP server's port (its handlers went into the static mux)."""
+    when the API shares the HTTP server's port (its handlers went into the static mux).
+    With ``enabled`` false (http_api off, exporter on) nothing goes into the HTTP server's
+    mux: only the exporter's listener serves the chain, as in SRS."""
     api = HttpApi(server)
     server.api = api
-    shared = shares_http_port(server.config)
+    shared = enabled and shares_http_port(server.config)
     for pattern, handler in api.handlers():
         api.mux.handle(pattern, handler)
     api.mux.handle("/", api.root)

@@ -287,3 +287,13 @@ def test_raw_reload_applies_a_vhost_change(tmp_path, procs, short_flv):
         p.close()
     finally:
         srv.stop()
+
+
+def test_exporter_without_the_api(make_server):
+    """http_api off, exporter on: /metrics on the exporter's own port."""
+    from helpers.flvclient import http_get
+
+    srv = make_server(extra="exporter { enabled on; listen 0; }")
+    assert srv.api_port is None and srv.exporter_port
+    status, h, body = http_get(srv.exporter_port, "/metrics")
+    assert status == 200 and b"srs_streams" in body
