@@ -20,7 +20,6 @@ import gevent
 from loguru import logger
 
 from ..errors import ClientClosed, HttpError, SrsError, is_client_gracefully_close
-from ..log import spawn_with_context
 from .message import HttpHeaders, HttpRequest
 from .mux import write_text
 from .parser import HttpParseError, HttpParser
@@ -102,6 +101,10 @@ class HttpConn:
             return
         self.expired = True
         self.closed = True
+        w, self._watcher = self._watcher, None
+        if w is not None and w.io is not None:
+            w.kill()  # stop watching before the fd closes, and tell the handler now
+            gevent.get_hub().loop.run_callback(w.callback)
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -111,33 +114,15 @@ class HttpConn:
     def watch_close(self, callback):
         """Port of SrsHttpRecvThread: read and discard until the peer closes, then ``callback()``.
 
-        Runs in a helper greenlet (returned), killed when the request or the connection
-        ends. Bytes the client sends meanwhile are dropped, so the connection closes
-        after such a request instead of parsing what follows.
+        An event-loop read watcher, not a greenlet: a streaming player costs no second
+        stack (SRS runs a coroutine here). Killed when the request or the connection ends.
+        Bytes the client sends meanwhile are dropped, so the connection closes after such
+        a request instead of parsing what follows.
         """
         self._kill_watcher()
         self._watched = True
-        self._watcher = spawn_with_context(self._watch, callback, cid=self.cid, ip=self.remote_ip)
+        self._watcher = _CloseWatcher(self, callback)
         return self._watcher
-
-    def _watch(self, callback):
-        try:
-            while True:
-                try:
-                    data = self.sock.recv(self.watch_size)
-                except socket.timeout:
-                    continue
-                if not data:
-                    reason = "peer closed"
-                    break
-                self.bytes_in += len(data)
-        except OSError as e:
-            reason = "kicked" if self.expired else repr(e)
-        logger.info("http: recv thread ends, {}", reason)
-        try:
-            callback()
-        except Exception:  # noqa: BLE001 - a helper greenlet must not die silently
-            logger.exception("http: close callback failed")
 
     def _kill_watcher(self):
         watcher, self._watcher = self._watcher, None
@@ -292,3 +277,39 @@ class HttpConn:
 
 
 __all__ = ["HttpConn"]
+
+
+class _CloseWatcher:
+    """Calls ``callback()`` once when the peer of ``conn`` closes (or the socket fails)."""
+
+    def __init__(self, conn, callback):
+        self.conn = conn
+        self.callback = callback
+        self.io = gevent.get_hub().loop.io(conn.sock.fileno(), 1)
+        self.io.start(self._readable)
+
+    def _readable(self):
+        conn = self.conn
+        try:
+            data = conn.sock._sock.recv(conn.watch_size, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            data, reason = b"", ("kicked" if conn.expired else repr(e))
+        else:
+            reason = "peer closed"
+        if data:
+            conn.bytes_in += len(data)
+            return
+        self.kill()
+        logger.bind(cid=conn.cid, ip=conn.remote_ip).info("http: recv thread ends, {}", reason)
+        try:
+            self.callback()
+        except Exception:  # noqa: BLE001 - an event-loop callback must not raise
+            logger.exception("http: close callback failed")
+
+    def kill(self, block: bool = False):
+        io, self.io = self.io, None
+        if io is not None:
+            io.stop()
+            io.close()

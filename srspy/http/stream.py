@@ -21,6 +21,7 @@ from ..request import DEFAULT_VHOST, Request, request_from_http
 from ..rtmp.message import AUDIO, VIDEO
 
 FLV_PLAY = "flv-play"
+GUESS_MIN_FRAMES = 30  # frames of one kind, none of the other, before the other is ruled out
 DEFAULT_MOUNT = "[vhost]/[app]/[stream].flv"
 
 
@@ -166,7 +167,13 @@ class LiveStream:
 
 
 def guess_av(msgs: list):
-    """SRS's guess_has_av over a first batch: (has_audio, has_video), None if neither."""
+    """SRS's guess_has_av over a first batch: (has_audio, has_video), None if neither.
+
+    A kind with frames in the batch is present. A kind with only a sequence header counts
+    as present too, unless the batch holds many frames of the other kind and none of its
+    own (SRS's rule for a stream that declares audio or video and never sends it); srspy's
+    first write is small, so a few video frames without audio yet are not enough to drop
+    the audio."""
     audios = videos = audio_frames = video_frames = 0
     for m in msgs:
         if m.type == AUDIO:
@@ -178,9 +185,9 @@ def guess_av(msgs: list):
             if not m.flags & F_SEQUENCE_HEADER:
                 video_frames += 1
     has_audio, has_video = audios > 0, videos > 0
-    if video_frames and not audio_frames:
+    if video_frames >= GUESS_MIN_FRAMES and not audio_frames:
         has_audio = False
-    if audio_frames and not video_frames:
+    if audio_frames >= GUESS_MIN_FRAMES and not video_frames:
         has_video = False
     if not has_audio and not has_video:
         return None
