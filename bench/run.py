@@ -489,7 +489,7 @@ def run_point(server: str, mode: str, variant: str, proto: str, n: int, args, me
             url = (f"http://127.0.0.1:{http}/live/bench.flv" if proto == "flv"
                    else f"rtmp://127.0.0.1:{rtmp}/live/bench")
             wait_stream(proto, url, workdir, args.client_cpu)
-            lg_args = [proto, "-u", url, "-n", str(n), "--ramp", str(args.ramp)]
+            lg_args = [proto, "-u", url, "-n", str(n), "--ramp", str(args.ramp), "--poll-ms", str(args.poll_ms)]
             warmup = max(warmup, n / args.ramp * 0.1 + 3)
             expected = n * (media["flv_mbps"] if proto == "flv" else media["payload_mbps"])
         total = warmup + args.duration
@@ -580,6 +580,9 @@ def contended(p: dict) -> str:
                 "other processes (or interrupt work) shared the core")
     if b["client_core"] > 90:
         return f"client core {b['client_core']}% busy: the loadgen/publisher core was saturated"
+    if p.get("loadgen_cpu_pct", 0) > 60:
+        return (f"loadgen used {p['loadgen_cpu_pct']}% of its core: close to being the bottleneck "
+                "(split the players over more client cores or machines)")
     return ""
 
 
@@ -715,12 +718,18 @@ def parse_args(argv=None):
     ap.add_argument("--publishers", type=int, default=100, help="publishers in the ingest mode (100)")
     ap.add_argument("--ramp", type=int, default=200, help="players started per 100 ms (200)")
     ap.add_argument("--pub-ramp", type=int, default=20, help="publishers started per 100 ms (20)")
+    ap.add_argument("--poll-ms", type=int, default=2,
+                    help="loadgen event-loop period for players, ms (2): larger = cheaper reads, coarser times")
     ap.add_argument("--server-cpu", type=int, default=0, help="core for the server (0)")
     ap.add_argument("--client-cpu", type=int, default=1, help="core for ffmpeg and the loadgen (1)")
     ap.add_argument("--time-limit", type=float, default=None, help="hard bound for the whole run, s")
+    ap.add_argument("--results", default=None, help="folder for latest.json and latest.md (bench/results)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: srspy, 20 players, 5 s, flv+rtmp; exit 1 on any failure")
     a = ap.parse_args(argv)
+    if a.results:
+        global RESULTS
+        RESULTS = os.path.abspath(a.results)
     q = a.quick
     a.players = [int(x) for x in (a.players or ("20" if q else "1000")).split(",") if x]
     a.duration = a.duration if a.duration is not None else (5.0 if q else 30.0)
