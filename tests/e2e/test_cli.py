@@ -132,6 +132,7 @@ def test_embedded_default_then_sigterm_fast(tmp_path):
     p = srspy(env=env, cwd=tmp_path)
     try:
         wait_until(lambda: port_open(ports["rtmp"]) and port_open(ports["http"]), 15, what="srspy listening")
+        wait_until(lambda: (tmp_path / "srspy.pid").exists(), 5, what="the pid file")
         assert (tmp_path / "srspy.pid").read_text().strip() == str(p.pid)
         t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
