@@ -30,7 +30,7 @@ from loguru import logger
 from .errors import SrsError, StreamBusyError
 from .request import DEFAULT_VHOST
 from .rtmp.message import AMF0_DATA, AMF3_DATA, AUDIO, VIDEO
-from .session import PULL, PUSH, Session
+from .session import PULL, Session
 
 EDGE_PULL = "edge-pull"
 EDGE_FORWARD = "edge-forward"

@@ -82,7 +82,8 @@ class ClientSession(Session):
             raise SessionDisposed(f"{self.unique_key}: session already ended ({self._end.reason})")
         timeout = None
         if self.start_timeout:
-            timeout = gevent.Timeout(self.start_timeout, Timeout(f"{self.unique_key}: start timeout after {self.start_timeout:g}s, url={self.url}"))
+            err = Timeout(f"{self.unique_key}: start timeout after {self.start_timeout:g}s, url={self.url}")
+            timeout = gevent.Timeout(self.start_timeout, err)
             timeout.start()
         try:
             self._start()
@@ -90,7 +91,7 @@ class ClientSession(Session):
             if self._end is not None and self._end.reason == DISPOSED:
                 self._close_socket()
                 raise SessionDisposed(f"{self.unique_key}: disposed while starting") from e
-            self._finish(ERROR, e)
+            self._finish(DISPOSED if isinstance(e, gevent.GreenletExit) else ERROR, e)
             raise
         finally:
             if timeout is not None:

@@ -117,10 +117,16 @@ class Progress:
         self.printed = True
 
     def done(self):
-        if self.printed:
-            self.tick(force=True)
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        """End the line with the totals: bytes and the average bitrate."""
+        if not self.printed:
+            return
+        now = time.monotonic()
+        b = self._bytes()
+        kbps = int(b * 8 / 1000 / max(now - self.start, 1e-3))
+        ts_s = self.ts / 1000.0
+        sys.stderr.write(f"\r{self.label}: {now - self.start:7.1f}s  {b / 1e6:8.2f} MB  {kbps:6d} kbit/s  "
+                         f"stream time {int(ts_s // 60):02d}:{ts_s % 60:05.2f} (average)\n")
+        sys.stderr.flush()
 
 
 def _setup_logging(verbose: bool):

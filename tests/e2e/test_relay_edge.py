@@ -145,3 +145,36 @@ def test_edge_in_front_of_node_media_server(make_server, procs, short_flv, tmp_p
     gevent.sleep(4)
     r.dispose()
     assert_same_from_keyframe(list(read_flv_file(short_flv)), got)
+
+
+def test_edge_as_a_separate_process(make_server, procs, short_flv, tmp_path):
+    """``python -m srspy -c edge.conf``: the same edge from a config file, in its own process."""
+    import sys
+
+    from helpers.relay import free_port, wait_port
+
+    origin = make_server()
+    rtmp, http = free_port(), free_port()
+    conf = tmp_path / "edge.conf"
+    conf.write_text(f"""
+listen {rtmp};
+daemon off;
+srs_log_tank console;
+srs_log_level warn;
+pid {tmp_path}/edge.pid;
+http_server {{ enabled on; listen {http}; dir {tmp_path}; }}
+vhost __defaultVhost__ {{
+    http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
+    cluster {{ mode remote; origin 127.0.0.1:{origin.rtmp_ports[0]}; }}
+}}
+""")
+    edge = procs([sys.executable, "-m", "srspy", "-c", str(conf)])
+    wait_port(rtmp, proc=edge, what="srspy edge")
+    wait_port(http, proc=edge, what="srspy edge http")
+    procs(publish_args(short_flv, f"rtmp://127.0.0.1:{origin.rtmp_ports[0]}/live/s", loop=True))
+    wait_published(origin)
+    p = play_flv(http, "/live/s.flv", 3.0)
+    assert_same_from_keyframe(list(read_flv_file(short_flv)), p.tags)
+    assert len(origin_players(origin)) == 1
+    p.close()
+    wait_until(lambda: not origin_players(origin), 15, what="the edge pull gone from the origin")
