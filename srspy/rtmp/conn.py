@@ -22,7 +22,7 @@ from .message import (
     AGGREGATE, AMF0_COMMAND, AMF0_DATA, AMF3_COMMAND, AMF3_DATA, AUDIO, VIDEO, RtmpMessage,
 )
 from .protocol import decode_command
-from .server import FMLE_PUBLISH, HAIVISION_PUBLISH, RTMP_PLAY, RtmpServer
+from .server import FMLE_PUBLISH, HAIVISION_PUBLISH, RTMP_PLAY, RtmpServer, transaction_id
 
 RTMP_TIMEOUT = 30.0  # SRS_CONSTS_RTMP_TIMEOUT
 PAUSED_RECV_TIMEOUT = 180.0
@@ -255,7 +255,7 @@ class RtmpConn:
         if not values or not isinstance(values[0], str):
             return
         name = values[0]
-        tid = values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
+        tid = transaction_id(values)
         if name == "FCUnpublish" and self.type == FMLE_PUBLISH:
             self.rtmp.fmle_unpublish(tid)
             raise _Republish()
@@ -351,7 +351,7 @@ class RtmpConn:
             if not values or not isinstance(values[0], str):
                 continue
             name = values[0]
-            tid = values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
+            tid = transaction_id(values)
             if name == "pause":
                 paused = bool(values[3]) if len(values) > 3 else True
                 consumer.paused = paused

@@ -71,6 +71,11 @@ def quickack(sock):
         pass
 
 
+def transaction_id(values: list) -> float:
+    """A command's transaction id (0 when it has none)."""
+    return values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
+
+
 def status_info(code: str, description: str, level: str = "status", **extra) -> dict:
     info = {"level": level, "code": code, "description": description}
     info.update(extra)
@@ -171,17 +176,20 @@ class RtmpServer:
             pass
 
     # -- identify ------------------------------------------------------------------
-    def identify_client(self) -> Identified:
-        """Port of SrsRtmpServer::identify_client."""
+    def next_command(self) -> tuple[str, float, list]:
+        """The next AMF0/AMF3 command: its name, transaction id and all its values."""
         while True:
             msg = self.proto.recv_message()
             if msg.type not in (AMF0_COMMAND, AMF3_COMMAND):
                 continue
             values = decode_command(msg)
-            if not values or not isinstance(values[0], str):
-                continue
-            name = values[0]
-            tid = values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
+            if values and isinstance(values[0], str):
+                return values[0], transaction_id(values), values
+
+    def identify_client(self) -> Identified:
+        """Port of SrsRtmpServer::identify_client."""
+        while True:
+            name, tid, values = self.next_command()
             if name == "createStream":
                 self.proto.send_command("_result", tid, None, float(self.stream_id))
                 return self._identify_create_stream_client(IDENTIFY_DEPTH)
@@ -198,14 +206,7 @@ class RtmpServer:
 
     def _identify_create_stream_client(self, depth: int) -> Identified:
         while True:
-            msg = self.proto.recv_message()
-            if msg.type not in (AMF0_COMMAND, AMF3_COMMAND):
-                continue
-            values = decode_command(msg)
-            if not values or not isinstance(values[0], str):
-                continue
-            name = values[0]
-            tid = values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
+            name, tid, values = self.next_command()
             if name == "play":
                 return self._identify_play(values)
             if name == "publish":
@@ -255,7 +256,7 @@ class RtmpServer:
         """FMLE: FCPublish -> _result, createStream -> _result(1), publish -> onFCPublish."""
         while True:
             name, values, _ = self.expect_command(("FCPublish", "createStream", "publish", "releaseStream"))
-            tid = values[1] if len(values) > 1 and isinstance(values[1], float) else 0.0
+            tid = transaction_id(values)
             if name in ("FCPublish", "releaseStream"):
                 self.proto.send_command("_result", tid, None, amf0.UNDEFINED)
             elif name == "createStream":
