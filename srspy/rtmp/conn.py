@@ -48,6 +48,7 @@ class RtmpConn:
         self.start_time = time.time()
         self.expired = False
         self.connected = False
+        self.failed = False  # ended on an error, not a disconnect: counted in srs_clients_errs_total
         self.consumer = None
         self._recv_error = None
         self._commands: list = []
@@ -83,16 +84,18 @@ class RtmpConn:
         if self.expired or is_client_gracefully_close(e) or isinstance(e, gevent.GreenletExit):
             logger.info("client disconnect peer. ret={}", getattr(e, "code", 0) or e.__class__.__name__)
         elif isinstance(e, (SrsError, OSError)):
+            self.failed = True
             code = getattr(e, "code", 0)
             logger.warning("serve error code={} : {}", code, e)
         else:
+            self.failed = True
             logger.exception("serve error: {!r}", e)
 
     def _cleanup(self):
         srv = self.server
         if self.connected:
             srv.hooks.on_close(self.req, self.cid, self.send_bytes, self.recv_bytes)
-        srv.stat.on_disconnect(self.cid)
+        srv.stat.on_disconnect(self.cid, error=self.failed)
         self.rtmp.proto.close()
         srv.on_conn_closed(self)
 
