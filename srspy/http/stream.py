@@ -135,33 +135,41 @@ class LiveStream:
         header = None
         has_audio = has_video = True
         drop = remux["drop_if_not_match"]
+        held: list = []  # a first batch with neither audio nor video waits for media
         try:
             while True:
                 consumer.wait(1.0)
                 if closed or conn.closed:
                     raise ClientClosed("flv: player closed")
-                if "unpublish" in consumer.pop_events():
+                ending = "unpublish" in consumer.pop_events()
+                while True:  # once unpublished, send what is still queued, then end the body
+                    msgs = consumer.dump()
+                    if held and msgs:
+                        msgs, held = held + msgs, []
+                    if not msgs:
+                        break
+                    bufs = []
+                    if header is None:
+                        if remux["guess_has_av"]:
+                            guessed = guess_av(msgs)
+                            if guessed is None:
+                                held = msgs
+                                break
+                            has_audio, has_video = guessed
+                        else:
+                            has_audio, has_video = remux["has_audio"], remux["has_video"]
+                        header = flv_header(has_audio, has_video)
+                        bufs.append(header)
+                    if drop and not (has_audio and has_video):
+                        msgs = [m for m in msgs if (m.type != AUDIO or has_audio) and (m.type != VIDEO or has_video)]
+                    packer.iovecs(msgs, consumer.timestamp_base(), bufs)
+                    w.writev(bufs)
+                    if not ending:
+                        break
+                if ending:
                     logger.info("flv: stream unpublished, end of body")
                     w.final_request()
                     return
-                msgs = consumer.dump()
-                if not msgs:
-                    continue
-                bufs = []
-                if header is None:
-                    if remux["guess_has_av"]:
-                        guessed = guess_av(msgs)
-                        if guessed is None:
-                            continue  # neither audio nor video yet: wait for media
-                        has_audio, has_video = guessed
-                    else:
-                        has_audio, has_video = remux["has_audio"], remux["has_video"]
-                    header = flv_header(has_audio, has_video)
-                    bufs.append(header)
-                if drop and not (has_audio and has_video):
-                    msgs = [m for m in msgs if (m.type != AUDIO or has_audio) and (m.type != VIDEO or has_video)]
-                packer.iovecs(msgs, consumer.timestamp_base(), bufs)
-                w.writev(bufs)
         finally:
             watcher.kill(block=False)
 

@@ -21,7 +21,11 @@ def tool(name: str) -> list[str]:
 
 
 def av(path):
-    return [(t.type, t.timestamp, t.payload) for t in read_flv_file(path) if t.type in (8, 9)]
+    """Audio/video (type, timestamp, payload); the two leading sequence headers in a fixed order,
+    since a player joining after them gets them in SRS's order (audio first)."""
+    tags = [(t.type, t.timestamp, t.payload) for t in read_flv_file(path) if t.type in (8, 9)]
+    head = [t for t in tags[:2] if t[2][1:2] == b"\x00"]
+    return sorted(head) + tags[len(head):]
 
 
 def _players(srv, kind):
