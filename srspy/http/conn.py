@@ -38,7 +38,7 @@ class HttpConn:
     #: delay between the headers and a body sent apart, e.g. by sendfile.
     tcp_nodelay = True
     #: Bytes asked of each ``recv_into``.
-    recv_size = 64 * 1024
+    recv_size = 8 * 1024  # per connection: players send one small request, keep it small
     #: Bytes asked of each ``recv`` of the close watcher (what it reads is discarded).
     watch_size = 4096
     #: After answering a broken request, read what the client still sends for at most this

@@ -23,7 +23,8 @@ from .message import (
 )
 from .packer import RtmpChunkPacker
 
-RECV_BUFFER = 64 * 1024
+RECV_BUFFER = 64 * 1024  # the most one recv_into takes (a publisher's buffer grows to it)
+RECV_BUFFER_START = 4 * 1024  # what every connection starts with: players send little
 DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
 _U32 = struct.Struct(">I")
 
@@ -75,7 +76,7 @@ class RtmpProtocol:
         self.decoder = ChunkDecoder(max_message_size=max_message_size)
         self.encoder = ChunkEncoder(128)
         self.out_chunk_size = 128
-        self.rbuf = bytearray(RECV_BUFFER)
+        self.rbuf = bytearray(RECV_BUFFER_START)
         self.rview = memoryview(self.rbuf)
         self.pending: deque = deque()
         self.recv_bytes = 0
@@ -100,8 +101,12 @@ class RtmpProtocol:
         if n == 0:
             raise ClientClosed("rtmp: peer closed")
         self.recv_bytes += n
-        self.last_read_full = n == RECV_BUFFER
+        size = len(self.rbuf)
+        self.last_read_full = n == size and size == RECV_BUFFER
         msgs = self.decoder.feed(self.rview[:n])
+        if n == size and size < RECV_BUFFER:  # a publisher: read in bigger pieces from now on
+            self.rbuf = bytearray(RECV_BUFFER)
+            self.rview = memoryview(self.rbuf)
         if self.in_ack_window and self.recv_bytes - self.last_ack >= self.in_ack_window:
             self.last_ack = self.recv_bytes
             self.send_message(acknowledgement_msg(self.recv_bytes))
