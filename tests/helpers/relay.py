@@ -56,14 +56,14 @@ def nginx_module() -> str:
         p = Path(d) / "ngx_rtmp_module.so"
         if p.exists():
             return str(p)
-    pytest.skip("nginx rtmp module not installed (apt-get install -y nginx libnginx-mod-rtmp)")
+    pytest.fail("nginx rtmp module not installed (apt-get install -y nginx libnginx-mod-rtmp)")
 
 
 def start_nginx_rtmp(procs, workdir: Path) -> int:
     """nginx-rtmp with ``application live { live on; }`` on a free port; returns the RTMP port."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
     if nginx is None:
-        pytest.skip("nginx not installed")
+        pytest.fail("nginx not installed")
     module = nginx_module()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "logs").mkdir(exist_ok=True)
@@ -94,7 +94,7 @@ rtmp {{
 def nms_dir() -> Path:
     """The directory holding node_modules/node-media-server (installed on first use)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are needed for node-media-server")
+        pytest.fail("node and npm are needed for node-media-server")
     base = Path(os.environ.get("SRSPY_TEST_CACHE", Path.home() / ".cache" / "srspy-tests")) / f"nms-{NMS_VERSION}"
     base.mkdir(parents=True, exist_ok=True)
     marker = base / "node_modules" / "node-media-server" / "package.json"
@@ -105,7 +105,7 @@ def nms_dir() -> Path:
                 r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
                                     f"node-media-server@{NMS_VERSION}"], cwd=base, capture_output=True, timeout=300)
                 if r.returncode != 0 or not marker.exists():
-                    pytest.skip(f"npm install node-media-server@{NMS_VERSION} failed: {r.stderr.decode()[-500:]}")
+                    pytest.fail(f"npm install node-media-server@{NMS_VERSION} failed: {r.stderr.decode()[-500:]}")
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return base
