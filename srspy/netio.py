@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from socket import MSG_DONTWAIT
+
 IOV_MAX = 1024
 
 
@@ -39,3 +41,30 @@ def sendmsg_all(sock, bufs: list, size: int = -1) -> int:
             views[i] = views[i][sent:]
         sent = sock.sendmsg(views[i : i + IOV_MAX])
         total += sent
+
+
+def send_nowait(sock, bufs: list, size: int) -> tuple:
+    """ONE ``sendmsg`` that never waits, for a caller that must not yield (the publisher's
+    greenlet writing to a parked player). Returns ``(sent, rest)``: ``rest`` is None when
+    all ``size`` bytes went out, else what is left (the first buffer cut where the kernel
+    stopped). Errors are not raised here: the owner's next blocking send of ``rest``
+    meets them again and handles them in the owner's greenlet."""
+    if len(bufs) > IOV_MAX:
+        return 0, bufs
+    try:
+        total = sent = sock.sendmsg(bufs, (), MSG_DONTWAIT)
+    except OSError:  # EAGAIN, or an error the owner's next send raises again
+        return 0, bufs
+    if sent == size:
+        return sent, None
+    rest = []
+    for i, b in enumerate(bufs):
+        n = len(b)
+        if sent >= n:
+            sent -= n
+            continue
+        rest.append(memoryview(b)[sent:] if sent else b)
+        rest.extend(bufs[i + 1:])
+        break
+    # one copy: the callers' headers live in buffers they reuse for their next batch
+    return total, [b"".join(rest)]

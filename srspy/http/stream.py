@@ -96,9 +96,13 @@ class LiveStream:
         consumer = source.create_consumer(0 if vconf["min_latency"] else play["mw_msgs"], play["mw_latency"], owner=conn)
         self.players.add(consumer)
         try:
-            if not source.publishing and not self._wait_publisher(consumer, source, remux["wait_publisher"]):
+            if source.publishing:
+                source.consumer_dumps(consumer)
+            elif self._wait_publisher(consumer, source, remux["wait_publisher"]):
+                # there before the publisher, as SRS's consumer: everything it published
+                consumer.start_at([], source.epoch_start, False)
+            else:
                 return _not_found(w)
-            source.consumer_dumps(consumer)
             logger.info("flv: start play {}, mount={}", req.stream_url, self.mount)
             self._serve(w, conn, consumer, remux, vconf)
         finally:
@@ -124,54 +128,96 @@ class LiveStream:
         h["Connection"] = "Close"
         h["Content-Type"] = "video/x-flv"
         w.write_header(200)
-        closed = []
-
-        def on_peer_close():
-            closed.append(True)
-            consumer.wakeup()
-
-        watcher = conn.watch_close(on_peer_close)
-        packer = FlvTagPacker()
-        header = None
-        has_audio = has_video = True
-        drop = remux["drop_if_not_match"]
-        held: list = []  # a first batch with neither audio nor video waits for media
+        player = _FlvPlayer(w, conn, consumer, remux)
+        watcher = conn.watch_close(player.on_peer_close)
         try:
-            while True:
-                consumer.wait(1.0)
-                if closed or conn.closed:
-                    raise ClientClosed("flv: player closed")
-                ending = "unpublish" in consumer.pop_events()
-                while True:  # once unpublished, send what is still queued, then end the body
-                    msgs = consumer.dump()
-                    if held and msgs:
-                        msgs, held = held + msgs, []
-                    if not msgs:
-                        break
-                    bufs = []
-                    if header is None:
-                        if remux["guess_has_av"]:
-                            guessed = guess_av(msgs)
-                            if guessed is None:
-                                held = msgs
-                                break
-                            has_audio, has_video = guessed
-                        else:
-                            has_audio, has_video = remux["has_audio"], remux["has_video"]
-                        header = flv_header(has_audio, has_video)
-                        bufs.append(header)
-                    if drop and not (has_audio and has_video):
-                        msgs = [m for m in msgs if (m.type != AUDIO or has_audio) and (m.type != VIDEO or has_video)]
-                    packer.iovecs(msgs, consumer.timestamp_base(), bufs)
-                    w.writev(bufs)
-                    if not ending:
-                        break
-                if ending:
-                    logger.info("flv: stream unpublished, end of body")
-                    w.final_request()
-                    return
+            player.run()
         finally:
+            consumer.deliver = None
             watcher.kill(block=False)
+
+
+class _FlvPlayer:
+    """The send side of one HTTP-FLV player: its greenlet's loop, and ``deliver``, the
+    same write done from the publisher's greenlet while this one is parked (no switch)."""
+
+    __slots__ = ("w", "conn", "consumer", "packer", "header", "has_audio", "has_video", "drop",
+                 "guess", "held", "closed", "remux")
+
+    def __init__(self, w, conn, consumer, remux: dict):
+        self.w = w
+        self.conn = conn
+        self.consumer = consumer
+        self.packer = FlvTagPacker()
+        self.header = None
+        self.has_audio = self.has_video = True
+        self.drop = remux["drop_if_not_match"]
+        self.guess = remux["guess_has_av"]
+        self.remux = remux
+        self.held: list = []  # a first batch with neither audio nor video waits for media
+        self.closed = False
+
+    def on_peer_close(self):
+        self.closed = True
+        self.consumer.deliver = None
+        self.consumer.wakeup()
+
+    def run(self):
+        consumer = self.consumer
+        w = self.w
+        while True:
+            consumer.wait(1.0)
+            if self.closed or self.conn.closed:
+                raise ClientClosed("flv: player closed")
+            w.flush()
+            ending = "unpublish" in consumer.pop_events()
+            while True:  # once unpublished, send what is still queued, then end the body
+                msgs = consumer.dump()
+                if self.held and msgs:
+                    msgs, self.held = self.held + msgs, []
+                if not msgs:
+                    break
+                bufs = self._pack(msgs)
+                if bufs is None:
+                    break
+                w.writev(bufs)
+                if not ending:
+                    break
+            if ending:
+                logger.info("flv: stream unpublished, end of body")
+                w.final_request()
+                return
+            if self.header is not None and not self.closed:
+                consumer.deliver = self.deliver
+
+    def _pack(self, msgs: list):
+        bufs = []
+        if self.header is None:
+            if self.guess:
+                guessed = guess_av(msgs)
+                if guessed is None:
+                    self.held = msgs
+                    return None
+                self.has_audio, self.has_video = guessed
+            else:
+                self.has_audio, self.has_video = self.remux["has_audio"], self.remux["has_video"]
+            self.header = flv_header(self.has_audio, self.has_video)
+            bufs.append(self.header)
+        if self.drop and not (self.has_audio and self.has_video):
+            a, v = self.has_audio, self.has_video
+            msgs = [m for m in msgs if (m.type != AUDIO or a) and (m.type != VIDEO or v)]
+        self.packer.iovecs(msgs, self.consumer.timestamp_base(), bufs)
+        return bufs
+
+    def deliver(self) -> bool:
+        """In the publisher's greenlet: send the due batch without waiting, re-arm."""
+        consumer = self.consumer
+        if consumer.events or self.closed or self.w.backlog is not None:
+            return False
+        msgs = consumer.dump()
+        if msgs and not self.w.try_writev(self._pack(msgs)):
+            return False
+        return consumer.arm()
 
 
 def guess_av(msgs: list):

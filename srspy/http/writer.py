@@ -18,7 +18,7 @@ from http import HTTPStatus
 
 from .. import SERVER
 from ..errors import ERROR_HTTP_CONTENT_LENGTH, ClientClosed, SrsError
-from ..netio import sendmsg_all
+from ..netio import send_nowait, sendmsg_all
 from .message import HttpHeaders
 
 CHUNK_END = b"\r\n"
@@ -82,6 +82,7 @@ class ResponseWriter:
         self.content_length: int | None = None
         self.body_sent = 0
         self.bytes_sent = 0
+        self.backlog: list | None = None  # what try_writev could not send; goes out first
 
     # -- ISrsHttpResponseWriter ---------------------------------------------------------
     def header(self) -> HttpHeaders:
@@ -127,16 +128,37 @@ class ResponseWriter:
             if head is not None:
                 self._send([head], len(head))
             return
-        self._count_body(size)
-        if self.chunked:
-            iov = [b"%x\r\n" % size, *bufs, CHUNK_END]
-            size += len(iov[0]) + 2
-        else:
-            iov = bufs
+        iov, size = self._frame(bufs, size)
         if head is not None:
             iov = [head, *iov]
             size += len(head)
         self._send(iov, size)
+
+    def try_writev(self, bufs: list) -> bool:
+        """``writev`` that never waits, for a caller that must not yield (the publisher's
+        greenlet feeding a parked player). Only once the headers are out. False when the
+        kernel took part of it: the rest is kept in ``backlog`` and goes out first on the
+        owner's next send (``flush`` or any write)."""
+        if not self.header_sent or self.finished or self.is_head:
+            raise SrsError("http: try_writev before the headers or after the end")
+        size = sum(map(len, bufs))
+        if not size:
+            return True
+        iov, size = self._frame(bufs, size)
+        if self.backlog is not None:
+            self.backlog.append(b"".join(iov))  # a copy: the headers' buffer is reused
+            return False
+        sent, rest = send_nowait(self.sock, iov, size)
+        self._sent(sent)
+        if rest is None:
+            return True
+        self.backlog = rest
+        return False
+
+    def flush(self) -> None:
+        """Send what ``try_writev`` left (blocking, in the owner's greenlet)."""
+        if self.backlog is not None:
+            self._send([], 0)
 
     def sendfile(self, file, offset: int = 0, count: int | None = None) -> None:
         """Send ``count`` bytes of ``file`` from ``offset`` (socket.sendfile, cooperative).
@@ -145,6 +167,7 @@ class ResponseWriter:
         """
         if self.finished:
             raise SrsError("http: sendfile after final_request")
+        self.flush()
         if not self.header_sent:
             head = self._head(None)
             self._send([head], len(head))
@@ -215,6 +238,14 @@ class ResponseWriter:
         self._status_set = True
         return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason_phrase(status).encode(), h.encode())
 
+    def _frame(self, bufs: list, size: int) -> tuple:
+        """Count ``size`` body bytes; the iovecs on the wire (one chunk) and their size."""
+        self._count_body(size)
+        if not self.chunked:
+            return bufs, size
+        iov = [b"%x\r\n" % size, *bufs, CHUNK_END]
+        return iov, size + len(iov[0]) + 2
+
     def _count_body(self, n: int) -> None:
         self.body_sent += n
         if self.content_length is not None and self.body_sent > self.content_length:
@@ -222,6 +253,10 @@ class ResponseWriter:
                            code=ERROR_HTTP_CONTENT_LENGTH)
 
     def _send(self, bufs: list, size: int) -> None:
+        if self.backlog is not None:
+            bufs = self.backlog + bufs
+            size = -1
+            self.backlog = None
         try:
             n = sendmsg_all(self.sock, bufs, size)
         except OSError as e:

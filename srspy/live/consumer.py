@@ -31,7 +31,7 @@ class LiveConsumer:
     __slots__ = (
         "source", "cursor", "epoch", "pending", "base", "need_keyframe", "paused",
         "dropped", "disposed", "events", "event", "waiting", "wait_token",
-        "mw_msgs", "mw_sleep", "queue_length", "owner", "started", "__weakref__",
+        "mw_msgs", "mw_sleep", "queue_length", "owner", "started", "deliver", "__weakref__",
     )
 
     def __init__(self, source, mw_msgs: int = 8, mw_sleep: int = 350, queue_length_ms: int = 30000, owner=None):
@@ -53,6 +53,10 @@ class LiveConsumer:
         self.queue_length = queue_length_ms
         self.owner = owner
         self.started = False
+        # Set by a player while it is parked in wait(): called in the publisher's greenlet
+        # when a merged write is due, it sends the batch without waiting and re-arms
+        # (True), or returns False and the player's greenlet is woken to do it.
+        self.deliver = None
 
     # -- set-up --------------------------------------------------------------------
     def set_merged_write(self, mw_msgs: int, mw_sleep: int):
@@ -144,26 +148,34 @@ class LiveConsumer:
         self.need_keyframe = True
 
     # -- waiting -------------------------------------------------------------------
+    def arm(self) -> bool:
+        """Register to be woken when a merged write is worth it (SrsLiveConsumer::wait's
+        condition). False when there is something to send now, and nothing registered."""
+        if self.pending or self.events or self.disposed or self.epoch != self.source.epoch:
+            return False
+        if self.paused:
+            return True  # only an event (unpause, close) wakes a paused player
+        src = self.source
+        i = self.cursor - src.base
+        if i < 0:
+            return False
+        n = len(src.msgs) - i
+        self.wait_token += 1
+        if n > 0:
+            first = src.tss[i]
+            if n > self.mw_msgs and (src.last_ts - first > self.mw_sleep or self.mw_sleep == 0):
+                return False
+            src.add_waiter(self, first + self.mw_sleep if self.mw_sleep else first - 1)
+        else:
+            src.idle_waiters.append((self, self.wait_token))
+        return True
+
     def wait(self, timeout: float | None = 1.0):
         """Block until a merged write is worth it (SrsLiveConsumer::wait), an event comes,
-        or ``timeout`` passes. The publisher wakes us; nobody polls."""
-        if self.pending or self.events or self.disposed or self.epoch != self.source.epoch:
+        or ``timeout`` passes. The publisher wakes us (or writes for us, see ``deliver``);
+        nobody polls."""
+        if not self.arm():
             return
-        src = self.source
-        if not self.paused:
-            i = self.cursor - src.base
-            n = len(src.msgs) - i
-            if i < 0:
-                return
-            if n > 0:
-                first = src.tss[i]
-                if n > self.mw_msgs and (src.last_ts - first > self.mw_sleep or self.mw_sleep == 0):
-                    return
-                self.wait_token += 1
-                src.add_waiter(self, first + self.mw_sleep if self.mw_sleep else first - 1)
-            else:
-                self.wait_token += 1
-                src.idle_waiters.append((self, self.wait_token))
         self.waiting = True
         self.event.clear()
         try:

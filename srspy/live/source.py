@@ -88,6 +88,8 @@ class LiveSource:
         self.consumers: dict = {}
         self.waiters: list = []  # heap of (wake_ts, id, consumer, token)
         self.idle_waiters: list = []  # (consumer, token) waiting for the next message
+        self.due: list | None = None  # consumers whose merged write is due (_flush_due)
+        self.hub = gevent.get_hub()
         self.video_info: dict | None = None
         self.audio_info: dict | None = None
         self.frames = 0
@@ -223,29 +225,61 @@ class LiveSource:
         self.msgs.append(msg)
         self.tss.append(t)
         self.last_ts = t
+        due = None
         if self.idle_waiters:
-            for c, token in self.idle_waiters:
+            idle, self.idle_waiters = self.idle_waiters, []
+            for c, token in idle:
                 if c.wait_token == token and c.waiting:
-                    self.add_waiter(c, t + c.mw_sleep if c.mw_sleep else t - 1)
-            self.idle_waiters.clear()
+                    if c.mw_sleep or c.mw_msgs:
+                        self.add_waiter(c, t + c.mw_sleep if c.mw_sleep else t - 1)
+                    elif due is None:
+                        due = [c]
+                    else:
+                        due.append(c)
         waiters = self.waiters
         if waiters and waiters[0][0] < t:
             end = self.base + len(self.msgs)
             later = []
+            if due is None:
+                due = []
             while waiters and waiters[0][0] < t:
                 entry = heapq.heappop(waiters)
                 c = entry[2]
                 if c.wait_token != entry[3] or not c.waiting:
                     continue
                 if end - c.cursor > c.mw_msgs:
-                    c.event.set()
+                    due.append(c)
                 else:
                     later.append(entry)
             for entry in later:
                 heapq.heappush(waiters, entry)
+        if due:
+            if self.due is None:
+                # one hub callback for what is due, once the publisher's greenlet yields:
+                # the messages of one read go out together, in one write per player
+                self.due = due
+                self.hub.loop.run_callback(self._flush_due)
+            else:
+                self.due.extend(due)
         self.appended += 1
         if self.appended % TRIM_EVERY == 0:
             self._trim()
+
+    def _flush_due(self):
+        """In the hub: each due player's merged write, done here when it can go out at
+        once (``deliver``: no greenlet switch); else the player's greenlet is woken."""
+        due, self.due = self.due, None
+        for c in due:
+            if not c.waiting:
+                continue
+            d = c.deliver
+            try:
+                if d is not None and d():
+                    continue
+            except Exception:  # noqa: BLE001 - a player's failure is its own
+                c.deliver = None
+                logger.exception("source {}: a player's write failed", self.url)
+            c.event.set()
 
     def add_waiter(self, consumer, wake_ts: int):
         heapq.heappush(self.waiters, (wake_ts, next(_waiter_ids), consumer, consumer.wait_token))

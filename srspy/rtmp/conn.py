@@ -342,10 +342,29 @@ class RtmpConn:
             msgs = consumer.dump()
             if msgs:
                 proto.send_media(msgs, consumer.timestamp_base(), sid)
-            if deadline is not None and time.monotonic() >= deadline:
-                logger.info("play duration reached, stop")
-                return
+            else:
+                proto.flush()
+            if deadline is not None:
+                if time.monotonic() >= deadline:
+                    logger.info("play duration reached, stop")
+                    return
+            elif consumer.started:
+                consumer.deliver = self._deliver
             consumer.wait(1.0)
+            consumer.deliver = None
+
+    def _deliver(self) -> bool:
+        """In the hub, while do_playing is parked: send the due batch without waiting and
+        re-arm; False hands the work (and anything else to do) back to do_playing."""
+        consumer = self.consumer
+        proto = self.rtmp.proto
+        if consumer is None or consumer.events or self._commands or self._recv_error is not None \
+                or self.expired or proto.backlog is not None:
+            return False
+        msgs = consumer.dump()
+        if msgs and not proto.try_send_media(msgs, consumer.timestamp_base(), self.rtmp.stream_id):
+            return False
+        return consumer.arm()
 
     def _play_commands(self, consumer):
         cmds, self._commands = self._commands, []

@@ -13,7 +13,7 @@ import struct
 from collections import deque
 
 from ..errors import ClientClosed, Timeout
-from ..netio import sendmsg_all
+from ..netio import send_nowait, sendmsg_all
 from . import amf0
 from .chunk import ChunkDecoder, ChunkEncoder
 from .message import (
@@ -86,6 +86,7 @@ class RtmpProtocol:
         self.peer_buffer_length = 0
         self.packer = None
         self.last_read_full = False
+        self.backlog: list | None = None  # what try_send_media could not send; goes out first
 
     # -- timeouts ------------------------------------------------------------------
     def set_recv_timeout(self, seconds: float | None):
@@ -141,6 +142,7 @@ class RtmpProtocol:
     # -- writing -------------------------------------------------------------------
     def send_message(self, msg: RtmpMessage, cs_id: int | None = None):
         data = self.encoder.encode(msg, cs_id if cs_id is not None else (msg.cs_id or CID_OVER_CONNECTION))
+        self.flush()
         self.sock.sendall(data)
         self.send_bytes += len(data)
         if msg.type == SET_CHUNK_SIZE:
@@ -153,12 +155,40 @@ class RtmpProtocol:
 
     def send_media(self, msgs: list, base: int, stream_id: int = 1):
         """The play hot path: one batch, one sendmsg loop."""
+        bufs, size = self._pack(msgs, base, stream_id)
+        if self.backlog is not None:
+            bufs = self.backlog + bufs
+            size = -1
+            self.backlog = None
+        self.send_bytes += sendmsg_all(self.sock, bufs, size)
+
+    def try_send_media(self, msgs: list, base: int, stream_id: int = 1) -> bool:
+        """``send_media`` that never waits, for a caller that must not yield (the
+        publisher's side feeding a parked player). False when the kernel took part of it:
+        the rest is kept in ``backlog`` and goes out first on the next send (``flush``)."""
+        bufs, size = self._pack(msgs, base, stream_id)
+        if self.backlog is not None:
+            self.backlog.append(b"".join(bufs))  # a copy: the headers' buffer is reused
+            return False
+        sent, rest = send_nowait(self.sock, bufs, size)
+        self.send_bytes += sent
+        if rest is None:
+            return True
+        self.backlog = rest
+        return False
+
+    def _pack(self, msgs: list, base: int, stream_id: int) -> tuple:
         packer = self.packer
         if packer is None:
             packer = self.packer = RtmpChunkPacker(stream_id)
         bufs = []
-        size = packer.iovecs(msgs, base, self.out_chunk_size, bufs)
-        self.send_bytes += sendmsg_all(self.sock, bufs, size)
+        return bufs, packer.iovecs(msgs, base, self.out_chunk_size, bufs)
+
+    def flush(self):
+        """Send what ``try_send_media`` left (blocking)."""
+        if self.backlog is not None:
+            rest, self.backlog = self.backlog, None
+            self.send_bytes += sendmsg_all(self.sock, rest)
 
     def close(self):
         try:

@@ -2,8 +2,15 @@
 
 50 HTTP-FLV and 50 RTMP players of one ffmpeg-published stream each receive, from their
 first keyframe on, the published tags' payloads in order, with the published timestamps
-(relative to that keyframe: each player's clock starts near zero, as in SRS).
+(relative to that keyframe: each player's clock starts near zero, as in SRS). Run with
+the default merged writes and with min_latency (a write per message), and with a few
+players that stall now and then behind a small server send buffer, so that writes done
+for parked players (publisher side, never waiting) are cut short by the kernel and their
+rest must go out first, in order.
 """
+
+import socket
+import time
 
 import gevent
 import pytest
@@ -15,6 +22,30 @@ from srspy.kernel.flv import iter_tags
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 N = 50
+SLOW = 3  # of each kind
+LOWLAT = "min_latency on; play { mw_latency 0; }"
+
+
+def shrink_server_sndbuf(srv, client_sock):
+    """Small buffers both sides of ``client_sock`` (no autotuning): 4 KiB to send on the
+    server, 4 KiB to receive here."""
+    client_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    me = client_sock.getsockname()
+    for c in list(srv.stat.clients.values()):
+        sock = getattr(c.conn, "sock", None)
+        try:
+            if sock is not None and sock.getpeername() == me:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def stall(started: float):
+    """A slow player: 0.4 s without reading in every second."""
+    if (time.monotonic() - started) % 1.0 < 0.4:
+        gevent.sleep(0.4)
 
 
 def published(path):
@@ -29,44 +60,61 @@ def from_first_keyframe(tags):
     return [(t, ts - base, p) for t, ts, p in tags[i:] if not (p[:2] in (b"\x17\x00", b"\xaf\x00"))]
 
 
-def rtmp_player(port, out):
-    c = RawRtmp(port, timeout=20)
+def rtmp_player(srv, out, slow=False):
+    c = RawRtmp(srv.rtmp_ports[0], timeout=20)
     c.handshake()
     c.connect()
     c.command("createStream", 2.0, None)
     c.until_command("_result")
     c.command("play", 3.0, None, "s", stream_id=1)
+    started = time.monotonic()
+    if slow:
+        c.until_command("onStatus", "NetStream.Play.Start")
+        assert shrink_server_sndbuf(srv, c.sock)
     while sum(1 for m in c.msgs if m.type == 9) < 150:
         c.read()
+        if slow:
+            stall(started)
     out.extend((m.type, m.timestamp, m.payload) for m in c.msgs if m.type in (8, 9))
     c.close()
 
 
-def flv_player(port, out):
-    p = FlvPlayer(port, "/live/s.flv", timeout=20)
+def flv_player(srv, out, slow=False):
+    p = FlvPlayer(srv.http_port, "/live/s.flv", timeout=20)
     assert p.read_head() == 200
-    p.pump(40, until=lambda q: sum(1 for t in q.tags if t[0] == 9) >= 150)
+    enough = lambda q: sum(1 for t in q.tags if t[0] == 9) >= 150  # noqa: E731
+    if slow:
+        assert shrink_server_sndbuf(srv, p.sock)
+        started = time.monotonic()
+        deadline = started + 40
+        while not enough(p):
+            assert time.monotonic() < deadline, "slow player timed out"
+            p.pump(0.05)
+            stall(started)
+    else:
+        p.pump(40, until=enough)
     out.extend(t for t in p.tags if t[0] in (8, 9))
     p.close()
 
 
-def test_100_players_get_published_payloads_and_timestamps(make_server, procs, av_flv):
-    srv = make_server()
+@pytest.mark.parametrize("vhost_extra", ["", LOWLAT], ids=["default", "min_latency"])
+def test_100_players_get_published_payloads_and_timestamps(make_server, procs, av_flv, vhost_extra):
+    srv = make_server(vhost_extra=vhost_extra)
     ref = published(av_flv)
     procs(publish_args(av_flv, f"rtmp://127.0.0.1:{srv.rtmp_ports[0]}/live/s"))
     wait_published(srv)
     gevent.sleep(1.0)
     results = [[] for _ in range(2 * N)]
-    jobs = [gevent.spawn(rtmp_player, srv.rtmp_ports[0], results[i]) for i in range(N)]
-    jobs += [gevent.spawn(flv_player, srv.http_port, results[N + i]) for i in range(N)]
-    gevent.joinall(jobs, timeout=60, raise_error=True)
+    jobs = [gevent.spawn(rtmp_player, srv, results[i], i < SLOW) for i in range(N)]
+    jobs += [gevent.spawn(flv_player, srv, results[N + i], i < SLOW) for i in range(N)]
+    gevent.joinall(jobs, timeout=80, raise_error=True)
     assert all(j.successful() for j in jobs)
     ref_index = {p: i for i, (t, _, p) in enumerate(ref) if t == 9 and p[:2] == b"\x17\x01"}
     for k, got in enumerate(results):
         mine = from_first_keyframe(got)
         start = ref_index[mine[0][2]]
         expect = from_first_keyframe(ref[start:])[: len(mine)]
-        kind = "rtmp" if k < N else "flv"
+        kind = ("rtmp" if k < N else "flv") + (" slow" if k % N < SLOW else "")
         assert len(mine) > 200, kind
         assert [p for _, _, p in mine] == [p for _, _, p in expect], f"{kind} player {k}: payloads differ"
         assert [ts for _, ts, _ in mine] == [ts for _, ts, _ in expect], f"{kind} player {k}: timestamps differ"

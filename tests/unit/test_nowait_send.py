@@ -1,0 +1,124 @@
+"""Writes that never wait (the publisher's side writing for a parked player), on real
+loopback TCP sockets with small buffers: the kernel takes part of a batch, the rest is
+kept and goes out first on the owner's next send, and the reader gets every byte in order."""
+
+import os
+import socket as stdsocket
+
+import gevent
+import pytest
+from gevent import socket
+
+from srspy.http.writer import ResponseWriter
+from srspy.netio import send_nowait
+from srspy.rtmp.chunk import ChunkDecoder
+from srspy.rtmp.message import AUDIO, VIDEO, RtmpMessage
+from srspy.rtmp.protocol import RtmpProtocol
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def tcp_pair():
+    """(server side, client side) of a loopback TCP connection; the server side has a
+    small send buffer and the client a small receive buffer, so sends fill them fast."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    client = socket.socket()
+    client.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, 4096)
+    client.connect(lsock.getsockname())
+    server, _ = lsock.accept()
+    lsock.close()
+    server.setsockopt(stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 4096)
+    yield server, client
+    server.close()
+    client.close()
+
+
+def read_to_eof(sock) -> bytes:
+    out = bytearray()
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return bytes(out)
+        out += data
+
+
+def read_all(sock, n: int) -> bytes:
+    out = bytearray()
+    while len(out) < n:
+        data = sock.recv(65536)
+        assert data, f"eof after {len(out)} of {n} bytes"
+        out += data
+    return bytes(out)
+
+
+def test_send_nowait_returns_the_rest_when_the_kernel_is_full(tcp_pair):
+    server, client = tcp_pair
+    header = bytearray(b"H" * 15)
+    payload = os.urandom(3 << 20)  # far more than both buffers hold
+    sent, rest = send_nowait(server, [header, payload], len(header) + len(payload))
+    assert 0 < sent < len(header) + len(payload)
+    assert rest is not None and len(rest) == 1
+    assert sent + len(rest[0]) == len(header) + len(payload)
+    header[:] = b"X" * 15  # the caller reuses its header buffer: the rest is a copy
+    reader = gevent.spawn(read_all, client, len(header) + len(payload))
+    server.sendall(rest[0])
+    assert reader.get(timeout=20) == b"H" * 15 + payload
+
+
+def test_send_nowait_sends_everything_when_there_is_room(tcp_pair):
+    server, client = tcp_pair
+    assert send_nowait(server, [b"ab", memoryview(b"cdef")[1:]], 5) == (5, None)
+    assert read_all(client, 5) == b"abdef"
+
+
+def test_send_nowait_keeps_errors_for_the_owner():
+    a, b = socket.socketpair()
+    b.close()
+    sent, rest = send_nowait(a, [b"x" * 10], 10)
+    assert (sent, rest) == (0, [b"x" * 10])
+    with pytest.raises(OSError):
+        a.sendmsg(rest)
+    a.close()
+
+
+def test_try_writev_keeps_chunk_framing_across_a_partial_send(tcp_pair):
+    server, client = tcp_pair
+    w = ResponseWriter(server)
+    w.header()["Content-Type"] = "video/x-flv"
+    w.write(b"FLV")  # headers + first chunk, blocking
+    bodies = [os.urandom(700_000), os.urandom(500_000), os.urandom(10)]
+    results = [w.try_writev([memoryview(b)]) for b in bodies]
+    assert results[0] is False  # did not fit: kept
+    assert w.backlog is not None
+    assert results[1] is False and results[2] is False  # queued behind it, in order
+    reader = gevent.spawn(read_to_eof, client)  # drain while the owner flushes
+    w.flush()
+    assert w.backlog is None
+    w.final_request()
+    server.shutdown(stdsocket.SHUT_WR)
+    got = reader.get(timeout=20)
+    body = got[got.index(b"\r\n\r\n") + 4:]
+    expect = b"3\r\nFLV\r\n" + b"".join(b"%x\r\n%s\r\n" % (len(b), b) for b in bodies) + b"0\r\n\r\n"
+    assert body == expect
+    assert w.bytes_sent == len(got)
+
+
+def test_try_send_media_then_flush_keeps_the_chunk_stream_whole(tcp_pair):
+    server, client = tcp_pair
+    proto = RtmpProtocol(server)
+    proto.out_chunk_size = 4096
+    msgs = [RtmpMessage(VIDEO if i % 2 else AUDIO, 40 * i, 1, os.urandom(9000 + i)) for i in range(200)]
+    ok = [proto.try_send_media(msgs[i:i + 20], 0) for i in range(0, 200, 20)]
+    assert ok[0] is False and proto.backlog is not None  # ~1.8 MB cannot fit
+    assert not any(ok[1:])  # later batches queue behind the first
+    total = proto.send_bytes + sum(len(b) for b in proto.backlog)
+    reader = gevent.spawn(read_all, client, total)
+    proto.flush()
+    assert proto.backlog is None and proto.send_bytes == total
+    dec = ChunkDecoder()
+    dec.set_chunk_size(4096)
+    got = dec.feed(reader.get(timeout=20))
+    assert [(m.type, m.timestamp, bytes(m.payload)) for m in got] == [(m.type, m.timestamp, m.payload) for m in msgs]
