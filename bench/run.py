@@ -4,11 +4,15 @@
     python3 bench/run.py                       # 1000 players, 30 s, all servers and modes
     python3 bench/run.py --players 100,1000 --duration 20 --servers nms,nginx
     python3 bench/run.py --players 3000 --modes flv
-    python3 bench/run.py --quick               # smoke test: srspy, 20 players, 5 s, flv+rtmp
+    python3 bench/run.py --repeat 5            # each point 5 times (default 3), medians reported
+    python3 bench/run.py --quick               # smoke test: srspy, 20 players, 5 s, flv+rtmp, once
 
 Each point (server x mode x players) starts a fresh server pinned to one core, publishes the
 test stream with ffmpeg, runs bench/.build/loadgen on the other core and samples the server's
-CPU time and RSS from /proc. Results: bench/results/latest.json and latest.md.
+CPU time and RSS from /proc. Every point is measured --repeat times, the repeats interleaved
+across servers (repeat 1 of every point and server, then repeat 2, ...), and the report gives
+the median of each figure, the CPU spread and per-repeat ratios.
+Results: bench/results/latest.json (every sample) and latest.md.
 Standard library only. Everything started here is stopped by pid before exit.
 """
 
@@ -21,6 +25,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -461,13 +466,13 @@ def wait_stream(proto: str, url: str, workdir: str, cpu: int | None, tries: int 
     raise BenchError(f"no media from {url} after {tries} probes ({rep['fail_reasons'] or 'no media'})")
 
 
-def run_point(server: str, mode: str, variant: str, proto: str, n: int, args, media: dict) -> dict:
-    tag = f"{server}-{mode}-{n}"
+def run_point(server: str, mode: str, variant: str, proto: str, n: int, args, media: dict, rep: int = 1) -> dict:
+    tag = f"{server}-{mode}-{n}-r{rep}"
     workdir = os.path.join(CACHE, "run", tag)
     shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(workdir)
     point = {"server": server, "mode": mode, "variant": variant, "protocol": proto, "players": n,
-             "publishers": 0, "error": None}
+             "publishers": 0, "repeat": rep, "error": None}
     srv = pub = None
     try:
         srv, rtmp, http = start_server(server, variant, workdir, args.server_cpu)
@@ -592,6 +597,84 @@ def pick(d: dict | None, keys=("p50", "p99"), nd: int = 1) -> dict | None:
     return {k: (round(d[k], nd) if d[k] is not None else None) for k in keys}
 
 
+# --------------------------------------------------------------------------- repeats
+
+# Per point, the figures of the K samples (one fresh server each) are reduced to their median;
+# ok/fail comes from the worst sample; every sample stays in the JSON under "samples".
+IDENTITY = ("server", "mode", "variant", "protocol", "players", "publishers")
+MEDIAN_FIELDS = ("server_cpu_pct", "server_rss_mb", "server_processes", "mbps", "expected_mbps", "delivered_pct",
+                 "loadgen_cpu_pct", "loadgen_cpu_s", "window_s", "warmup_s")
+MEDIAN_DICTS = ("core_busy_pct", "realtime", "lag_ms", "ttfb_ms", "first_key_ms", "mbps_per_conn",
+                "publish_start_ms")
+WORST_FIELDS = ("ok", "failed", "no_media", "not_started", "fail_reasons")
+
+
+def measured(p: dict) -> bool:
+    return "server_cpu_pct" in p
+
+
+def median(values) -> float | None:
+    """Median of the values that are not None (mean of the middle two for an even count)."""
+    v = [x for x in values if x is not None]
+    return round(statistics.median(v), 3) if v else None
+
+
+def spread(values) -> list | None:
+    """[min, max] of the values that are not None."""
+    v = [x for x in values if x is not None]
+    return [min(v), max(v)] if v else None
+
+
+def median_dict(dicts) -> dict | None:
+    """Key by key median of dicts such as {"p50": .., "p99": ..}; None when no sample has one."""
+    ds = [d for d in dicts if d]
+    if not ds:
+        return None
+    keys = list(dict.fromkeys(k for d in ds for k in d))
+    return {k: median(d.get(k) for d in ds) for k in keys}
+
+
+def failures(p: dict) -> int:
+    """Connections of one measured sample that failed, got no media or were not started."""
+    return p["failed"] + p["no_media"] + p["not_started"]
+
+
+def aggregate(samples: list[dict]) -> dict:
+    """One report point from the samples (run_point results, each with "repeat") of one point."""
+    good = [s for s in samples if measured(s)]
+    first = (good or samples)[0]
+    p = {k: first.get(k) for k in IDENTITY}
+    p["repeats"] = len(samples)
+    p["measured"] = len(good)
+    errs = [s for s in samples if s.get("error")]
+    if not errs:
+        p["error"] = None
+    elif len(samples) == 1:
+        p["error"] = errs[0]["error"]
+    else:
+        p["error"] = "; ".join(f"repeat {s.get('repeat')}: {s['error']}" for s in errs)
+    # a point counts as failed when any of its samples failed (error, or any connection failed)
+    p["failed_repeats"] = [s.get("repeat") for s in samples
+                           if s.get("error") or not measured(s) or failures(s)]
+    if samples and all(s.get("reused_from") for s in samples):
+        p["reused_from"] = samples[0]["reused_from"]
+    if good:
+        for k in MEDIAN_FIELDS:
+            if any(k in s for s in good):
+                p[k] = median(s.get(k) for s in good)
+        for k in MEDIAN_DICTS:
+            if any(k in s for s in good):
+                p[k] = median_dict(s.get(k) for s in good)
+        p["server_cpu_pct_range"] = spread(s["server_cpu_pct"] for s in good)
+        p["server_rss_mb_range"] = spread(s["server_rss_mb"] for s in good)
+        worst = max(good, key=failures)  # the first of equally bad samples
+        for k in WORST_FIELDS:
+            p[k] = worst[k]
+        p["worst_repeat"] = worst.get("repeat")
+    p["samples"] = samples
+    return p
+
+
 # --------------------------------------------------------------------------- report
 
 def fmt_pair(d: dict | None, a="p50", b="p99") -> str:
@@ -601,23 +684,33 @@ def fmt_pair(d: dict | None, a="p50", b="p99") -> str:
     return f"{f(d.get(a))}/{f(d.get(b))}"
 
 
-COLS = ["server", "mode", "conns", "ok/fail", "CPU %", "RSS MB", "Mbit/s", "expected", "deliv %",
-        "realtime min/p50", "lag p50/p99 ms", "TTFB p50/p99 ms", "1st key p50/p99 ms", "loadgen CPU %"]
+def fmt(v, spec: str = ".1f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+COLS = ["server", "mode", "conns", "runs", "ok/fail", "CPU %", "CPU % (min-max)", "RSS MB", "Mbit/s", "expected",
+        "deliv %", "realtime min/p50", "lag p50/p99 ms", "TTFB p50/p99 ms", "1st key p50/p99 ms", "loadgen CPU %"]
 
 
 def row(p: dict) -> list[str]:
     conns = p["publishers"] or p["players"]
-    if p.get("error") and "server_cpu_pct" not in p:
-        return [p["server"], p["mode"], str(conns), "ERROR", p["error"][:60]] + [""] * (len(COLS) - 5)
-    okf = f"{p['ok']}/{p['failed'] + p['no_media'] + p['not_started']}"
+    runs = str(p["measured"]) if p["measured"] == p["repeats"] else f"{p['measured']}/{p['repeats']}"
+    if not measured(p):
+        return [p["server"], p["mode"], str(conns), runs, "ERROR", (p["error"] or "?")[:60]] + [""] * (len(COLS) - 6)
+    okf = f"{p['ok']}/{failures(p)}"
     if p["mode"] == "ingest":
         okf += " pub"
-    return [p["server"], p["mode"], str(conns), okf, f"{p['server_cpu_pct']:.1f}", f"{p['server_rss_mb']:.0f}",
-            f"{p['mbps']:.0f}", f"{p['expected_mbps']:.0f}",
-            "-" if p["delivered_pct"] is None else f"{p['delivered_pct']:.1f}",
-            "-" if not p.get("realtime") else f"{p['realtime']['min']:.2f}/{p['realtime']['p50']:.2f}",
+    n_err = sum(1 for s in p["samples"] if s.get("error"))
+    if n_err:
+        okf += f" {n_err} err"
+    lo, hi = p["server_cpu_pct_range"]
+    rt = p.get("realtime")
+    return [p["server"], p["mode"], str(conns), runs, okf, fmt(p["server_cpu_pct"]), f"{lo:.1f}-{hi:.1f}",
+            fmt(p["server_rss_mb"], ".0f"), fmt(p["mbps"], ".0f"), fmt(p["expected_mbps"], ".0f"),
+            fmt(p["delivered_pct"]),
+            "-" if not rt else f"{fmt(rt.get('min'), '.2f')}/{fmt(rt.get('p50'), '.2f')}",
             fmt_pair(p["lag_ms"]), fmt_pair(p["ttfb_ms"]),
-            "-" if p["mode"] == "ingest" else fmt_pair(p["first_key_ms"]), f"{p['loadgen_cpu_pct']:.1f}"]
+            "-" if p["mode"] == "ingest" else fmt_pair(p["first_key_ms"]), fmt(p["loadgen_cpu_pct"])]
 
 
 def text_table(points: list[dict]) -> str:
@@ -634,9 +727,14 @@ def md_table(points: list[dict]) -> str:
     return "\n".join(out)
 
 
+def ratio(a, b) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
 def ratios(points: list[dict]) -> list[dict]:
-    good = {(p["server"], p["mode"], p["players"] or p["publishers"]): p for p in points
-            if "server_cpu_pct" in p}
+    """srspy / peer for the same mode and count: from the medians, and pairwise per repeat
+    (srspy's sample r against the peer's sample r, for the repeats both have)."""
+    good = {(p["server"], p["mode"], p["players"] or p["publishers"]): p for p in points if measured(p)}
     out = []
     for (srv, mode, n), p in good.items():
         if srv != "srspy":
@@ -645,48 +743,87 @@ def ratios(points: list[dict]) -> list[dict]:
             q = good.get((other, mode, n))
             if not q:
                 continue
-            r = {"mode": mode, "conns": n, "vs": other,
-                 "cpu_ratio": round(p["server_cpu_pct"] / q["server_cpu_pct"], 2) if q["server_cpu_pct"] else None,
-                 "rss_ratio": round(p["server_rss_mb"] / q["server_rss_mb"], 2) if q["server_rss_mb"] else None,
-                 "delivered_pct": [p["delivered_pct"], q["delivered_pct"]]}
-            out.append(r)
+            mine = {s.get("repeat"): s for s in p["samples"] if measured(s)}
+            theirs = {s.get("repeat"): s for s in q["samples"] if measured(s)}
+            reps = sorted(set(mine) & set(theirs))
+            cpu = [ratio(mine[r]["server_cpu_pct"], theirs[r]["server_cpu_pct"]) for r in reps]
+            rss = [ratio(mine[r]["server_rss_mb"], theirs[r]["server_rss_mb"]) for r in reps]
+            low = [r for r in reps if any(d is not None and d < 95 for d in
+                                          (mine[r]["delivered_pct"], theirs[r]["delivered_pct"]))]
+            out.append({"mode": mode, "conns": n, "vs": other,
+                        "cpu_ratio": ratio(p["server_cpu_pct"], q["server_cpu_pct"]),
+                        "rss_ratio": ratio(p["server_rss_mb"], q["server_rss_mb"]),
+                        "delivered_pct": [p["delivered_pct"], q["delivered_pct"]],
+                        "repeats": reps, "repeats_requested": max(p["repeats"], q["repeats"]),
+                        "cpu_ratio_per_repeat": cpu, "rss_ratio_per_repeat": rss,
+                        "cpu_ratio_range": spread(cpu), "rss_ratio_range": spread(rss),
+                        "below_95_repeats": low})
     return out
 
 
 def ratio_lines(rs: list[dict]) -> list[str]:
     lines = []
     for r in rs:
+        per = ""
+        rng = r.get("cpu_ratio_range")
+        reps = r.get("repeats") or []
+        if rng and len(reps) > 1:
+            per = f" (per repeat {rng[0]:.2f}-{rng[1]:.2f}"
+            if len(reps) < r.get("repeats_requested", len(reps)):
+                per += f", {len(reps)} of {r['repeats_requested']} repeats"
+            per += ")"
         note = ""
         if any(d is not None and d < 95 for d in r["delivered_pct"]):
             note = f"  (not comparable: delivered {r['delivered_pct'][0]}% vs {r['delivered_pct'][1]}%)"
-        lines.append(f"srspy/{r['vs']} {r['mode']} {r['conns']}: CPU x{r['cpu_ratio']}, RSS x{r['rss_ratio']}{note}")
+        elif r.get("below_95_repeats"):
+            note = "  (delivered below 95 % in repeat " + ", ".join(map(str, r["below_95_repeats"])) + ")"
+        lines.append(f"srspy/{r['vs']} {r['mode']} {r['conns']}: CPU x{fmt(r['cpu_ratio'], '.2f')}{per}, "
+                     f"RSS x{fmt(r['rss_ratio'], '.2f')}{note}")
     return lines
+
+
+def sample_notes(points: list[dict], what) -> list[str]:
+    """One line per sample for which what(sample) says something."""
+    out = []
+    for p in points:
+        for s in p["samples"]:
+            msg = what(s)
+            if msg:
+                rep = f" (repeat {s.get('repeat')})" if p["repeats"] > 1 else ""
+                out.append(f"{p['server']} {p['mode']} {p['players'] or p['publishers']}{rep}: {msg}")
+    return out
 
 
 def write_results(meta: dict, points: list[dict], rs: list[dict]) -> None:
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
         json.dump({"meta": meta, "points": points, "ratios": rs}, f, indent=2)
+    k = meta["repeat"]
     md = [f"# Benchmark results ({meta['date']})", "",
           f"Host: {meta['cpu']}, {meta['cores']} cores, {meta['kernel']}. Server on core {meta['server_cpu']}, "
           f"publisher and loadgen on core {meta['client_cpu']}.",
           f"Stream: {meta['media']['file']}, {meta['media']['payload_mbps']:.2f} Mbit/s media payload "
           f"({meta['media']['flv_mbps']:.2f} Mbit/s as FLV). Window {meta['duration_s']} s after warmup.",
+          (f"Each point measured {k} times (a fresh server each time, repeats interleaved across servers); "
+           "figures are medians, CPU % (min-max) the range over the repeats, ok/fail the worst repeat."
+           if k > 1 else "Each point measured once."),
           "Servers: " + "; ".join(meta["versions"].values()), "",
           "Command: `" + meta["command"] + "`", "", md_table(points), ""]
     if rs:
-        md += ["## srspy ratios (same mode and connection count)", ""] + [f"- {x}" for x in ratio_lines(rs)] + [""]
+        md += ["## srspy ratios (same mode and connection count)", ""]
+        if k > 1:
+            md += ["From the medians; \"per repeat\" is the range, over the repeats, of srspy's sample r "
+                   "divided by the peer's sample r.", ""]
+        md += [f"- {x}" for x in ratio_lines(rs)] + [""]
     skipped = meta.get("skipped") or []
     if skipped:
         md += ["## Skipped", ""] + [f"- {s}" for s in skipped] + [""]
-    warns = [p for p in points if contended(p)]
+    warns = sample_notes(points, contended)
     if warns:
-        md += ["## Warnings", ""] + [f"- {p['server']} {p['mode']} {p['players'] or p['publishers']}: {contended(p)}"
-                                     for p in warns] + [""]
-    errs = [p for p in points if p.get("error")]
+        md += ["## Warnings", ""] + [f"- {w}" for w in warns] + [""]
+    errs = sample_notes(points, lambda s: s.get("error"))
     if errs:
-        md += ["## Errors", ""] + [f"- {p['server']} {p['mode']} {p['players'] or p['publishers']}: {p['error']}"
-                                   for p in errs] + [""]
+        md += ["## Errors", ""] + [f"- {e}" for e in errs] + [""]
     md += ["CPU % is of one core (server process tree, /proc utime+stime over the window); RSS is the "
            "maximum VmRSS sum over the window; lag is how far a player fell behind real time during its "
            "session; see bench/README.md.", ""]
@@ -722,16 +859,20 @@ def parse_args(argv=None):
                     help="loadgen event-loop period for players, ms (2): larger = cheaper reads, coarser times")
     ap.add_argument("--server-cpu", type=int, default=0, help="core for the server (0)")
     ap.add_argument("--client-cpu", type=int, default=1, help="core for ffmpeg and the loadgen (1)")
+    ap.add_argument("--repeat", type=int, default=None, metavar="K",
+                    help="measure each point K times, a fresh server each time, repeats interleaved across "
+                         "servers; the report gives medians (default 3; 1 with --quick)")
     ap.add_argument("--time-limit", type=float, default=None, help="hard bound for the whole run, s")
     ap.add_argument("--results", default=None, help="folder for latest.json and latest.md (bench/results)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke test: srspy, 20 players, 5 s, flv+rtmp; exit 1 on any failure")
+                    help="smoke test: srspy, 20 players, 5 s, flv+rtmp, once; exit 1 on any failure")
     a = ap.parse_args(argv)
     if a.results:
         global RESULTS
         RESULTS = os.path.abspath(a.results)
     q = a.quick
-    a.players = [int(x) for x in (a.players or ("20" if q else "1000")).split(",") if x]
+    a.players = list(dict.fromkeys(int(x) for x in (a.players or ("20" if q else "1000")).split(",") if x))
+    a.repeat = a.repeat if a.repeat is not None else (1 if q else 3)
     a.duration = a.duration if a.duration is not None else (5.0 if q else 30.0)
     a.warmup = a.warmup if a.warmup is not None else (2.0 if q else 5.0)
     a.servers = [x for x in (a.servers or ("srspy" if q else ",".join(ALL_SERVERS))).split(",") if x]
@@ -744,6 +885,8 @@ def parse_args(argv=None):
             ap.error(f"unknown mode {m}")
     if any(n < 1 or n > 15000 for n in a.players) or a.duration <= 0 or a.warmup < 0:
         ap.error("bad players/duration/warmup")
+    if a.repeat < 1:
+        ap.error("--repeat must be at least 1")
     ncpu = os.cpu_count() or 1
     if ncpu < 2:
         a.server_cpu = a.client_cpu = None
@@ -754,16 +897,36 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.client_cpu is not None:
         os.sched_setaffinity(0, {args.client_cpu})  # keep this harness off the server's core
-    plan = []  # (server, mode, variant, proto, n)
+
+    def counts(m: str) -> list[int]:
+        return [args.publishers] if m == "ingest" else args.players
+
+    def cost(n: int) -> float:  # seconds one sample takes at most, roughly
+        return args.duration + max(args.warmup, (n / args.ramp) * 0.1 + 3) + 25
+
+    plan = []  # (server, mode, variant, proto, n): the points, in report order
     for s in args.servers:
         for m in args.modes:
             spec = MODE_PLAN[s][m]
             if spec is None:
                 continue
-            counts = [args.publishers] if m == "ingest" else args.players
-            for n in counts:
+            for n in counts(m):
                 plan.append((s, m, spec[0], spec[1], n))
-    est = sum(args.duration + max(args.warmup, (n / args.ramp) * 0.1 + 3) + 25 for *_, n in plan) + 120
+    # Measurement order: repeat by repeat; within one, point by point (mode, count), and for each
+    # point every server, their order rotated by one per repeat. Slow drifts of the machine then
+    # touch all servers alike, and no server's samples are taken back to back.
+    k_rep = args.repeat
+    schedule = []  # (repeat, server, mode, variant, proto, n)
+    for r in range(1, k_rep + 1):
+        rot = (r - 1) % len(args.servers)
+        order = args.servers[rot:] + args.servers[:rot]
+        for m in args.modes:
+            for n in counts(m):
+                for s in order:
+                    spec = MODE_PLAN[s][m]
+                    if spec is not None:
+                        schedule.append((r, s, m, spec[0], spec[1], n))
+    est = sum(cost(n) for *_, n in schedule) + 120
     limit = args.time_limit or max(600.0, 1.5 * est)
     deadline = time.monotonic() + limit
 
@@ -777,7 +940,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     signal.alarm(int(limit) + 60)
-    points: list[dict] = []
+    samples: dict[tuple, list[dict]] = {}  # (server, mode, n) -> run_point results
     skipped: list[str] = []
     versions: dict[str, str] = {}
     rc = 0
@@ -786,7 +949,8 @@ def main(argv=None) -> int:
         make_media()
         media = media_info(MEDIA)
         log(f"stream: {media['payload_mbps']:.2f} Mbit/s media payload, {media['flv_mbps']:.2f} Mbit/s FLV, "
-            f"{media['duration_s']} s; {len(plan)} points, time limit {limit:.0f} s")
+            f"{media['duration_s']} s; {len(plan)} points x {k_rep} repeats, estimated {est:.0f} s, "
+            f"time limit {limit:.0f} s")
         avail = {}
         for s in args.servers:
             ok, why = AVAILABLE[s]()
@@ -801,23 +965,22 @@ def main(argv=None) -> int:
                     skipped.append(f"{s} {m}: {WHY_SKIP[(s, m)]}")
         versions = {s: server_version(s) for s in args.servers if avail[s]}
         done: dict[tuple, dict] = {}
-        for (s, m, variant, proto, n) in plan:
+        for (r, s, m, variant, proto, n) in schedule:
             if not avail[s]:
                 continue
-            need = args.duration + max(args.warmup, (n / args.ramp) * 0.1 + 3) + 25
-            if time.monotonic() + need > deadline:
-                skipped.append(f"{s} {m} {n}: out of time (--time-limit)")
+            key = (r, s, variant, proto, n)
+            if key in done:  # the same server configuration was measured in this repeat (nms lowlat == flv)
+                p = dict(done[key], mode=m, reused_from=done[key]["mode"])
+                log(f"[{r}/{k_rep}] {s} {m} {n}: same configuration as {done[key]['mode']}, result reused")
+            elif time.monotonic() + cost(n) > deadline:
+                skipped.append(f"{s} {m} {n} repeat {r}: out of time (--time-limit)")
                 log(skipped[-1])
                 continue
-            key = (s, variant, proto, n)
-            if key in done:  # the same server configuration was measured already (nms lowlat == flv)
-                p = dict(done[key], mode=m, reused_from=done[key]["mode"])
-                log(f"{s} {m} {n}: same configuration as {done[key]['mode']}, result reused")
             else:
-                log(f"--- {s} {m} ({variant} config, {proto}) x {n}")
-                p = run_point(s, m, variant, proto, n, args, media)
+                log(f"--- [{r}/{k_rep}] {s} {m} ({variant} config, {proto}) x {n}")
+                p = run_point(s, m, variant, proto, n, args, media, rep=r)
                 done[key] = p
-            points.append(p)
+            samples.setdefault((s, m, n), []).append(p)
             if p.get("error"):
                 log(f"    error: {p['error']}")
             if "server_cpu_pct" in p:
@@ -840,6 +1003,7 @@ def main(argv=None) -> int:
         signal.alarm(0)
         PROCS.stop_all()
 
+    points = [aggregate(samples[(s, m, n)]) for (s, m, _, _, n) in plan if (s, m, n) in samples]
     if points or skipped:
         rs = ratios(points)
         meta = {
@@ -847,7 +1011,9 @@ def main(argv=None) -> int:
                 sys.argv[1:] if argv is None else argv),
             "cpu": cpu_model(), "cores": os.cpu_count(), "kernel": platform.release(),
             "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
-            "duration_s": args.duration, "warmup_s": args.warmup,
+            "duration_s": args.duration, "warmup_s": args.warmup, "repeat": args.repeat,
+            "order": "repeats interleaved: for each repeat, for each mode and count, every server "
+                     "(server order rotated by one per repeat)",
             "media": media_info(MEDIA) if os.path.exists(MEDIA) else {},
             "versions": versions, "skipped": skipped,
         }
@@ -857,7 +1023,8 @@ def main(argv=None) -> int:
             log("skipped: " + s)
         if rs:
             log("")
-            log("srspy relative to the others (same mode and connection count; <1 = srspy uses less):")
+            log("srspy relative to the others (same mode and connection count; <1 = srspy uses less; "
+                + ("from the medians, per repeat = range of sample r / sample r):" if args.repeat > 1 else "):"))
             for line in ratio_lines(rs):
                 log("  " + line)
         elif "srspy" in args.servers and len(args.servers) > 1:
@@ -866,7 +1033,8 @@ def main(argv=None) -> int:
         log("\nwrote bench/results/latest.json and bench/results/latest.md")
 
     if args.quick:
-        bad = [p for p in points if p.get("error") or p.get("ok", 0) < (p["players"] or p["publishers"])]
+        bad = [p for p in points if p.get("error") or p.get("failed_repeats")
+               or p.get("ok", 0) < (p["players"] or p["publishers"])]
         if not points or bad or rc:
             log("quick: FAILED" + ("" if points else " (nothing was measured)"))
             return rc or 1

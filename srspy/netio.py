@@ -44,17 +44,17 @@ def sendmsg_all(sock, bufs: list, size: int = -1) -> int:
 
 
 def send_nowait(sock, bufs: list, size: int) -> tuple:
-    """ONE ``sendmsg`` that never waits, for a caller that must not yield (the publisher's
-    greenlet writing to a parked player). Returns ``(sent, rest)``: ``rest`` is None when
-    all ``size`` bytes went out, else what is left (the first buffer cut where the kernel
-    stopped). Errors are not raised here: the owner's next blocking send of ``rest``
-    meets them again and handles them in the owner's greenlet."""
+    """ONE ``sendmsg`` that never waits, for a caller that must not yield (the hub
+    writing for a parked player). Returns ``(sent, rest)``: ``rest`` is None when all
+    ``size`` bytes went out, else what is left as one copied buffer (the callers' headers
+    live in buffers they reuse for their next batch). Errors are not raised here: the
+    owner's next blocking send of ``rest`` meets them again, in the owner's greenlet."""
     if len(bufs) > IOV_MAX:
-        return 0, bufs
+        return 0, [b"".join(bufs)]
     try:
         total = sent = sock.sendmsg(bufs, (), MSG_DONTWAIT)
     except OSError:  # EAGAIN, or an error the owner's next send raises again
-        return 0, bufs
+        return 0, [b"".join(bufs)]
     if sent == size:
         return sent, None
     rest = []
@@ -66,5 +66,4 @@ def send_nowait(sock, bufs: list, size: int) -> tuple:
         rest.append(memoryview(b)[sent:] if sent else b)
         rest.extend(bufs[i + 1:])
         break
-    # one copy: the callers' headers live in buffers they reuse for their next batch
     return total, [b"".join(rest)]

@@ -17,6 +17,7 @@ from loguru import logger
 from ..errors import AccessDenied, ClientClosed
 from ..kernel.flv import FlvTagPacker, flv_header
 from ..kernel.codec import F_SEQUENCE_HEADER
+from ..live.consumer import Sink
 from ..request import DEFAULT_VHOST, Request, request_from_http
 from ..rtmp.message import AUDIO, VIDEO
 
@@ -133,16 +134,16 @@ class LiveStream:
         try:
             player.run()
         finally:
-            consumer.deliver = None
+            consumer.sink = None
             watcher.kill(block=False)
 
 
-class _FlvPlayer:
-    """The send side of one HTTP-FLV player: its greenlet's loop, and ``deliver``, the
-    same write done from the publisher's greenlet while this one is parked (no switch)."""
+class _FlvPlayer(Sink):
+    """The send side of one HTTP-FLV player: its greenlet's loop, and the consumer's sink,
+    the same writes done from the hub while this greenlet is parked (no switch)."""
 
     __slots__ = ("w", "conn", "consumer", "packer", "header", "has_audio", "has_video", "drop",
-                 "guess", "held", "closed", "remux")
+                 "guess", "held", "closed", "remux", "_variant")
 
     def __init__(self, w, conn, consumer, remux: dict):
         self.w = w
@@ -156,10 +157,11 @@ class _FlvPlayer:
         self.remux = remux
         self.held: list = []  # a first batch with neither audio nor video waits for media
         self.closed = False
+        self._variant = None
 
     def on_peer_close(self):
         self.closed = True
-        self.consumer.deliver = None
+        self.consumer.sink = None
         self.consumer.wakeup()
 
     def run(self):
@@ -187,8 +189,10 @@ class _FlvPlayer:
                 logger.info("flv: stream unpublished, end of body")
                 w.final_request()
                 return
-            if self.header is not None and not self.closed:
-                consumer.deliver = self.deliver
+            if self.header is not None and not self.closed and consumer.sink is None:
+                drop = self.drop
+                self._variant = ("flv", self.has_audio or not drop, self.has_video or not drop, self.w.chunked)
+                consumer.sink = self
 
     def _pack(self, msgs: list):
         bufs = []
@@ -209,8 +213,24 @@ class _FlvPlayer:
         self.packer.iovecs(msgs, self.consumer.timestamp_base(), bufs)
         return bufs
 
+    # -- Sink: in the hub, while run() is parked -------------------------------------
+    def variant(self):
+        if self.closed or self.w.backlog is not None:
+            return None
+        return self._variant
+
+    def pack_shared(self, msgs: list, base: int) -> tuple:
+        if self.drop and not (self.has_audio and self.has_video):
+            a, v = self.has_audio, self.has_video
+            msgs = [m for m in msgs if (m.type != AUDIO or a) and (m.type != VIDEO or v)]
+        bufs = []
+        size = self.packer.iovecs(msgs, base, bufs)
+        return self.w.chunk_iov(bufs, size) + (size,)
+
+    def send_shared(self, iov: list, wire: int, media: int) -> bool:
+        return self.w.try_send_body(iov, wire, media)
+
     def deliver(self) -> bool:
-        """In the publisher's greenlet: send the due batch without waiting, re-arm."""
         consumer = self.consumer
         if consumer.events or self.closed or self.w.backlog is not None:
             return False

@@ -128,27 +128,41 @@ class ResponseWriter:
             if head is not None:
                 self._send([head], len(head))
             return
-        iov, size = self._frame(bufs, size)
+        self._count_body(size)
+        iov, size = self.chunk_iov(bufs, size)
         if head is not None:
             iov = [head, *iov]
             size += len(head)
         self._send(iov, size)
 
     def try_writev(self, bufs: list) -> bool:
-        """``writev`` that never waits, for a caller that must not yield (the publisher's
-        greenlet feeding a parked player). Only once the headers are out. False when the
-        kernel took part of it: the rest is kept in ``backlog`` and goes out first on the
-        owner's next send (``flush`` or any write)."""
-        if not self.header_sent or self.finished or self.is_head:
-            raise SrsError("http: try_writev before the headers or after the end")
+        """``writev`` that never waits, for a caller that must not yield (the hub writing
+        for a parked player). Only once the headers are out. False when the kernel took
+        part of it: the rest is kept in ``backlog`` and goes out first on the owner's next
+        send (``flush`` or any write)."""
         size = sum(map(len, bufs))
         if not size:
             return True
-        iov, size = self._frame(bufs, size)
+        iov, wire = self.chunk_iov(bufs, size)
+        return self.try_send_body(iov, wire, size)
+
+    def chunk_iov(self, bufs: list, size: int) -> tuple:
+        """``bufs`` (``size`` body bytes) as they go on the wire: one chunk when chunked.
+        The same for every response with the same framing (shared encodings)."""
+        if not self.chunked:
+            return bufs, size
+        iov = [b"%x\r\n" % size, *bufs, CHUNK_END]
+        return iov, size + len(iov[0]) + 2
+
+    def try_send_body(self, iov: list, wire: int, size: int) -> bool:
+        """Send framed body bytes (from ``chunk_iov``) without waiting; see try_writev."""
+        if not self.header_sent or self.finished or self.is_head:
+            raise SrsError("http: try_writev before the headers or after the end")
+        self._count_body(size)
         if self.backlog is not None:
             self.backlog.append(b"".join(iov))  # a copy: the headers' buffer is reused
             return False
-        sent, rest = send_nowait(self.sock, iov, size)
+        sent, rest = send_nowait(self.sock, iov, wire)
         self._sent(sent)
         if rest is None:
             return True
@@ -237,14 +251,6 @@ class ResponseWriter:
         self.header_sent = True
         self._status_set = True
         return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason_phrase(status).encode(), h.encode())
-
-    def _frame(self, bufs: list, size: int) -> tuple:
-        """Count ``size`` body bytes; the iovecs on the wire (one chunk) and their size."""
-        self._count_body(size)
-        if not self.chunked:
-            return bufs, size
-        iov = [b"%x\r\n" % size, *bufs, CHUNK_END]
-        return iov, size + len(iov[0]) + 2
 
     def _count_body(self, n: int) -> None:
         self.body_sent += n

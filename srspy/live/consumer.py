@@ -25,13 +25,41 @@ FIRST_DUMP = 16
 _NO_BASE = 1 << 40  # while a consumer has no timestamp base, what it sends is stamped 0
 
 
+class Sink:
+    """What a player gives its consumer (``consumer.sink``) so that a due merged write is
+    done in the hub, without a greenlet switch, while the player's greenlet is parked.
+
+    Every call happens in the hub and must never wait or switch greenlets."""
+
+    __slots__ = ()
+
+    def variant(self):
+        """A hashable naming how this player encodes a batch (protocol, chunk size, ...),
+        or None when it cannot take a shared write now (closing, a send left unfinished)."""
+        return None
+
+    def pack_shared(self, msgs: list, base: int) -> tuple:
+        """The wire bytes of ``msgs`` for every player of the same variant at the same
+        cursor and base: ``(iovecs, wire size, media bytes)``."""
+        raise NotImplementedError
+
+    def send_shared(self, iov: list, wire: int, media: int) -> bool:
+        """Send without waiting; False when the kernel took part (the rest is kept and the
+        player's greenlet finishes it)."""
+        raise NotImplementedError
+
+    def deliver(self) -> bool:
+        """The due write for a consumer that is not steady; False: wake the player."""
+        return False
+
+
 class LiveConsumer:
     """One player of a LiveSource (RTMP play, HTTP-FLV, an edge or forward relay)."""
 
     __slots__ = (
         "source", "cursor", "epoch", "pending", "base", "need_keyframe", "paused",
         "dropped", "disposed", "events", "event", "waiting", "wait_token",
-        "mw_msgs", "mw_sleep", "queue_length", "owner", "started", "deliver", "__weakref__",
+        "mw_msgs", "mw_sleep", "queue_length", "owner", "started", "sink", "__weakref__",
     )
 
     def __init__(self, source, mw_msgs: int = 8, mw_sleep: int = 350, queue_length_ms: int = 30000, owner=None):
@@ -53,10 +81,10 @@ class LiveConsumer:
         self.queue_length = queue_length_ms
         self.owner = owner
         self.started = False
-        # Set by a player while it is parked in wait(): called in the publisher's greenlet
-        # when a merged write is due, it sends the batch without waiting and re-arms
-        # (True), or returns False and the player's greenlet is woken to do it.
-        self.deliver = None
+        # The player's send side, set while it may be parked in wait(): when a merged
+        # write is due, the source sends it from the hub without waking the player (see
+        # LiveSource._flush_due and ``Sink``); None: the player is woken to do it.
+        self.sink = None
 
     # -- set-up --------------------------------------------------------------------
     def set_merged_write(self, mw_msgs: int, mw_sleep: int):
@@ -105,6 +133,15 @@ class LiveConsumer:
         if out and not self.started:
             self.started = True
         return out
+
+    def steady(self) -> bool:
+        """A plain reader of the log: what it sends next is ``msgs[cursor:]`` stamped with
+        ``base``, the same bytes as any other steady consumer at the same cursor and base."""
+        src = self.source
+        i = self.cursor - src.base
+        return (not self.pending and not self.paused and not self.events and self.started
+                and not self.need_keyframe and self.base is not None and self.epoch == src.epoch
+                and 0 <= i < len(src.msgs) and src.tss[i] >= src.last_ts - self.queue_length)
 
     def timestamp_base(self) -> int:
         """The offset to subtract from A/V timestamps of the last dump (0-stamping before any frame)."""
@@ -172,7 +209,7 @@ class LiveConsumer:
 
     def wait(self, timeout: float | None = 1.0):
         """Block until a merged write is worth it (SrsLiveConsumer::wait), an event comes,
-        or ``timeout`` passes. The publisher wakes us (or writes for us, see ``deliver``);
+        or ``timeout`` passes. The publisher wakes us (or writes for us, see ``sink``);
         nobody polls."""
         if not self.arm():
             return

@@ -22,7 +22,7 @@ from ..errors import StreamBusyError
 from ..kernel import codec
 from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
 from ..rtmp.message import AUDIO, VIDEO
-from .consumer import LiveConsumer
+from .consumer import MAX_DUMP, LiveConsumer
 from .jitter import JITTER_FULL, JITTER_OFF, SourceJitter
 from .meta import MetaCache
 
@@ -266,20 +266,49 @@ class LiveSource:
             self._trim()
 
     def _flush_due(self):
-        """In the hub: each due player's merged write, done here when it can go out at
-        once (``deliver``: no greenlet switch); else the player's greenlet is woken."""
+        """In the hub: the due players' merged writes. A player that left a sink (it is
+        parked) is written to from here, with no greenlet switch: steady players at the
+        same cursor, base and variant share one encoding of the batch (FLV tags or RTMP
+        chunks, one ``sendmsg`` each); the others use the sink's own ``deliver``. A
+        player without a sink, or whose write did not finish, is woken instead."""
         due, self.due = self.due, None
+        groups: dict = {}
         for c in due:
             if not c.waiting:
                 continue
-            d = c.deliver
-            try:
-                if d is not None and d():
-                    continue
-            except Exception:  # noqa: BLE001 - a player's failure is its own
-                c.deliver = None
-                logger.exception("source {}: a player's write failed", self.url)
+            sink = c.sink
+            if sink is not None:
+                try:
+                    if c.steady():
+                        variant = sink.variant()
+                        if variant is not None:
+                            key = (c.cursor, c.base, variant)
+                            g = groups.get(key)
+                            if g is None:
+                                groups[key] = [c]
+                            else:
+                                g.append(c)
+                            continue
+                    if sink.deliver():
+                        continue
+                except Exception:  # noqa: BLE001 - a player's failure is its own
+                    c.sink = None
+                    logger.exception("source {}: a player's write failed", self.url)
             c.event.set()
+        for (cursor, base, _), members in groups.items():
+            i = cursor - self.base
+            msgs = self.msgs[i : i + MAX_DUMP]
+            end = cursor + len(msgs)
+            iov, wire, media = members[0].sink.pack_shared(msgs, base)
+            for c in members:
+                c.cursor = end
+                try:
+                    if c.sink.send_shared(iov, wire, media) and c.arm():
+                        continue
+                except Exception:  # noqa: BLE001 - a player's failure is its own
+                    c.sink = None
+                    logger.exception("source {}: a player's write failed", self.url)
+                c.event.set()
 
     def add_waiter(self, consumer, wake_ts: int):
         heapq.heappush(self.waiters, (wake_ts, next(_waiter_ids), consumer, consumer.wait_token))

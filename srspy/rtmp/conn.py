@@ -16,6 +16,7 @@ from ..errors import (
     ERROR_RTMP_NO_VHOST, ERROR_RTMP_STREAM_NAME_EMPTY, AccessDenied, ClientClosed, SrsError, StreamBusyError,
     Timeout, is_client_gracefully_close,
 )
+from ..live.consumer import Sink
 from ..log import new_cid, spawn_with_context
 from ..request import Request, discover_tc_url
 from .message import (
@@ -290,6 +291,7 @@ class RtmpConn:
             self.do_playing(consumer)
         finally:
             recv.kill()  # it must be gone before anyone reads this socket again
+            consumer.sink = None
             consumer.dispose()
             self.consumer = None
             srv.hooks.on_stop(req, self.cid)
@@ -348,23 +350,9 @@ class RtmpConn:
                 if time.monotonic() >= deadline:
                     logger.info("play duration reached, stop")
                     return
-            elif consumer.started:
-                consumer.deliver = self._deliver
+            elif consumer.started and consumer.sink is None:
+                consumer.sink = _RtmpSink(self, sid)
             consumer.wait(1.0)
-            consumer.deliver = None
-
-    def _deliver(self) -> bool:
-        """In the hub, while do_playing is parked: send the due batch without waiting and
-        re-arm; False hands the work (and anything else to do) back to do_playing."""
-        consumer = self.consumer
-        proto = self.rtmp.proto
-        if consumer is None or consumer.events or self._commands or self._recv_error is not None \
-                or self.expired or proto.backlog is not None:
-            return False
-        msgs = consumer.dump()
-        if msgs and not proto.try_send_media(msgs, consumer.timestamp_base(), self.rtmp.stream_id):
-            return False
-        return consumer.arm()
 
     def _play_commands(self, consumer):
         cmds, self._commands = self._commands, []
@@ -385,6 +373,43 @@ class RtmpConn:
                 raise _Republish()
             elif tid > 0:
                 self.rtmp.proto.send_command("_result", tid, None, None)
+
+
+class _RtmpSink(Sink):
+    """The consumer's sink while do_playing is parked: writes done in the hub."""
+
+    __slots__ = ("conn", "proto", "stream_id")
+
+    def __init__(self, conn: RtmpConn, stream_id: int):
+        self.conn = conn
+        self.proto = conn.rtmp.proto
+        self.stream_id = stream_id
+
+    def _busy(self) -> bool:
+        """Anything for do_playing itself (commands, an error, a kick, an unfinished send)."""
+        c = self.conn
+        return bool(c._commands) or c._recv_error is not None or c.expired or self.proto.backlog is not None
+
+    def variant(self):
+        if self._busy():
+            return None
+        return ("rtmp", self.proto.out_chunk_size, self.stream_id)
+
+    def pack_shared(self, msgs: list, base: int) -> tuple:
+        bufs, size = self.proto.pack_media(msgs, base, self.stream_id)
+        return bufs, size, size
+
+    def send_shared(self, iov: list, wire: int, media: int) -> bool:
+        return self.proto.try_send_iov(iov, wire)
+
+    def deliver(self) -> bool:
+        consumer = self.conn.consumer
+        if consumer is None or consumer.events or self._busy():
+            return False
+        msgs = consumer.dump()
+        if msgs and not self.proto.try_send_media(msgs, consumer.timestamp_base(), self.stream_id):
+            return False
+        return consumer.arm()
 
 
 def split_aggregate(msg: RtmpMessage) -> list:

@@ -155,7 +155,7 @@ class RtmpProtocol:
 
     def send_media(self, msgs: list, base: int, stream_id: int = 1):
         """The play hot path: one batch, one sendmsg loop."""
-        bufs, size = self._pack(msgs, base, stream_id)
+        bufs, size = self.pack_media(msgs, base, stream_id)
         if self.backlog is not None:
             bufs = self.backlog + bufs
             size = -1
@@ -163,10 +163,14 @@ class RtmpProtocol:
         self.send_bytes += sendmsg_all(self.sock, bufs, size)
 
     def try_send_media(self, msgs: list, base: int, stream_id: int = 1) -> bool:
-        """``send_media`` that never waits, for a caller that must not yield (the
-        publisher's side feeding a parked player). False when the kernel took part of it:
-        the rest is kept in ``backlog`` and goes out first on the next send (``flush``)."""
-        bufs, size = self._pack(msgs, base, stream_id)
+        """``send_media`` that never waits, for a caller that must not yield (the hub
+        writing for a parked player). False when the kernel took part of it: the rest is
+        kept in ``backlog`` and goes out first on the next send (``flush``)."""
+        bufs, size = self.pack_media(msgs, base, stream_id)
+        return self.try_send_iov(bufs, size)
+
+    def try_send_iov(self, bufs: list, size: int) -> bool:
+        """Send packed chunks (``pack_media``) without waiting."""
         if self.backlog is not None:
             self.backlog.append(b"".join(bufs))  # a copy: the headers' buffer is reused
             return False
@@ -177,7 +181,8 @@ class RtmpProtocol:
         self.backlog = rest
         return False
 
-    def _pack(self, msgs: list, base: int, stream_id: int) -> tuple:
+    def pack_media(self, msgs: list, base: int, stream_id: int) -> tuple:
+        """The chunks of a batch: ``(iovecs, size)`` (the headers live in a reused buffer)."""
         packer = self.packer
         if packer is None:
             packer = self.packer = RtmpChunkPacker(stream_id)
