@@ -107,7 +107,7 @@ typedef struct {
 } cs_t;
 
 typedef struct conn {
-    int fd, idx, state, proto, want_out;
+    int fd, idx, state, proto, want_out, setting_up;
     const char *fail;
     uint64_t t_start, t_first_byte, t_ready, t_first_key, t_first_media, t_last_media, t_fail;
     uint64_t wire_in, wire_out, bytes, bytes_w0, frames, last_ack;
@@ -153,6 +153,12 @@ static conn *g_conns;
 static int g_epfd;
 static uint8_t *g_rbuf;
 static int g_started;
+/* players started that have not yet received their first keyframe (nor ended): while
+   there are any, the loop does not sleep between waits (--poll-ms), so that setup round
+   trips and first-keyframe times are not delayed by the load generator's batching */
+static int g_setting_up;
+
+static void setup_over(conn *c);
 
 static void conn_close(conn *c) {
     if (c->fd >= 0) {
@@ -172,6 +178,7 @@ static void conn_close(conn *c) {
     c->ncs = 0;
     c->cur = NULL;
     c->state = ST_DONE;
+    setup_over(c);
 }
 
 static void fail(conn *c, const char *why) {
@@ -267,7 +274,10 @@ static void on_media(conn *c, int type, uint32_t ts, const uint8_t *h, int hl) {
         } else {
             key = 1; /* not AVC/HEVC: first video tag */
         }
-        if (key) c->t_first_key = g_now;
+        if (key) {
+            c->t_first_key = g_now;
+            setup_over(c);
+        }
     }
     if (seqhdr) return;
     c->frames++;
@@ -1064,8 +1074,19 @@ static void on_connected(conn *c) {
     flush_out(c);
 }
 
+static void setup_over(conn *c) {
+    if (c->setting_up) {
+        c->setting_up = 0;
+        g_setting_up--;
+    }
+}
+
 static void start_conn(conn *c) {
     c->t_start = g_now;
+    if (o_mode != M_PUB) {
+        c->setting_up = 1;
+        g_setting_up++;
+    }
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         fail(c, "socket");
@@ -1525,7 +1546,7 @@ int main(int argc, char **argv) {
             for (int i = 0; i < g_started; i++) pub_pump(&g_conns[i]);
 
         /* batch reads: keep at least poll_ms between waits */
-        if (o_poll_ms > 0 && last_wait) {
+        if (o_poll_ms > 0 && last_wait && !g_setting_up) {
             uint64_t next = last_wait + (uint64_t)o_poll_ms * 1000000ull;
             if (g_now < next) {
                 uint64_t d = next - g_now;

@@ -11,7 +11,12 @@ by polling; pause; and per-consumer timestamps (see jitter.py).
 
 from __future__ import annotations
 
+from collections import deque
+
+import gevent
+from gevent import Timeout
 from gevent.event import Event
+from gevent.hub import Waiter
 
 from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
 from ..rtmp.message import AUDIO, VIDEO
@@ -22,7 +27,36 @@ MAX_DUMP = 128
 # A player's first write is kept small (headers, the keyframe and a few frames) so that
 # its first picture goes out at once; the rest of the GOP follows in merged writes.
 FIRST_DUMP = 16
+FRESH_YIELD_S = 0.05
 _NO_BASE = 1 << 40  # while a consumer has no timestamp base, what it sends is stamped 0
+
+
+class _CatchUp:
+    """Players catching up after they joined take turns: one small write per idle
+    iteration of the loop, so new connections' I/O always goes first."""
+
+    def __init__(self):
+        self.queue: deque = deque()
+        self.watcher = None
+
+    def wait(self, timeout: float):
+        if self.watcher is None:
+            self.watcher = gevent.get_hub().loop.idle()
+        waiter = Waiter()
+        self.queue.append(waiter)
+        if not self.watcher.active:
+            self.watcher.start(self._turn)
+        with Timeout(timeout, False):
+            waiter.get()
+
+    def _turn(self):
+        if self.queue:
+            self.queue.popleft().switch(None)
+        if not self.queue:
+            self.watcher.stop()
+
+
+_catch_up = _CatchUp()
 
 
 class Sink:
@@ -59,7 +93,7 @@ class LiveConsumer:
     __slots__ = (
         "source", "cursor", "epoch", "pending", "base", "need_keyframe", "paused",
         "dropped", "disposed", "events", "event", "waiting", "wait_token",
-        "mw_msgs", "mw_sleep", "queue_length", "owner", "started", "sink", "__weakref__",
+        "mw_msgs", "mw_sleep", "queue_length", "owner", "started", "fresh", "sink", "__weakref__",
     )
 
     def __init__(self, source, mw_msgs: int = 8, mw_sleep: int = 350, queue_length_ms: int = 30000, owner=None):
@@ -81,6 +115,7 @@ class LiveConsumer:
         self.queue_length = queue_length_ms
         self.owner = owner
         self.started = False
+        self.fresh = True  # catching up after it joined: small writes, others first (see wait)
         # The player's send side, set while it may be parked in wait(): when a merged
         # write is due, the source sends it from the hub without waking the player (see
         # LiveSource._flush_due and ``Sink``); None: the player is woken to do it.
@@ -102,7 +137,7 @@ class LiveConsumer:
         """Take up to ``max_msgs`` messages (SrsLiveConsumer::dump_packets)."""
         if self.paused or self.disposed:
             return []
-        if not self.started:
+        if self.fresh:
             max_msgs = min(max_msgs, len(self.pending) + FIRST_DUMP)
         src = self.source
         if self.epoch != src.epoch:
@@ -211,6 +246,15 @@ class LiveConsumer:
         """Block until a merged write is worth it (SrsLiveConsumer::wait), an event comes,
         or ``timeout`` passes. The publisher wakes us (or writes for us, see ``sink``);
         nobody polls."""
+        if self.fresh and self.started:
+            # Its first picture is out. The rest of what it joined with (the GOP) goes in
+            # small writes, one player's per idle turn of the loop (at most FRESH_YIELD_S
+            # later), so that players joining in a burst all get their first picture
+            # before any of them gets the whole GOP.
+            src = self.source
+            if src.base + len(src.msgs) - self.cursor <= FIRST_DUMP:
+                self.fresh = False
+            _catch_up.wait(FRESH_YIELD_S)
         if not self.arm():
             return
         self.waiting = True

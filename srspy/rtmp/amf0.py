@@ -353,19 +353,48 @@ _UNDEF = bytes((UNDEFINED_MARKER,))
 _END = b"\x00\x00\x09"
 
 
+# Encoded object keys and short strings, the same in every command a server sends
+# (``code``, ``NetStream.Play.Start``, ...): encoded once. Bounded: cleared when full.
+_CACHE_MAX = 2048
+_CACHEABLE = 64  # characters
+_key_cache: dict = {}
+_str_cache: dict = {}
+
+
 def _key(key, out: list) -> None:
+    enc = _key_cache.get(key)
+    if enc is not None:
+        out.append(enc)
+        return
     if not isinstance(key, str):
         raise Amf0Error(f"amf0: object key must be str, got {type(key).__name__}")
     raw = key.encode(_ENC, _ERRORS)
     if len(raw) > 0xFFFF:
         raise Amf0Error(f"amf0: object key of {len(raw)} bytes is longer than 65535")
-    out.append(_U16.pack(len(raw)))
-    out.append(raw)
+    enc = _U16.pack(len(raw)) + raw
+    if type(key) is str and len(key) <= _CACHEABLE:
+        if len(_key_cache) >= _CACHE_MAX:
+            _key_cache.clear()
+        _key_cache[key] = enc
+    out.append(enc)
 
 
 def _encode_into(value: Any, out: list, depth: int, max_depth: int) -> None:
     t = type(value)
     if t is str:
+        enc = _str_cache.get(value)
+        if enc is not None:
+            out.append(enc)
+            return
+        if len(value) <= _CACHEABLE:
+            raw = value.encode(_ENC, _ERRORS)
+            enc = bytes((STRING, 0, len(raw))) + raw if len(raw) <= 0xFF else None
+            if enc is not None:
+                if len(_str_cache) >= _CACHE_MAX:
+                    _str_cache.clear()
+                _str_cache[value] = enc
+                out.append(enc)
+                return
         raw = value.encode(_ENC, _ERRORS)
         n = len(raw)
         if n <= 0xFFFF:

@@ -27,7 +27,6 @@ S2 = echo of C1. The server uses it when C1 carries no valid digest.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import struct
@@ -78,7 +77,7 @@ RandomBytes = Callable[[int], bytes]
 
 
 def _hmac(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
+    return hmac.digest(key, data, "sha256")
 
 
 def _digest_pos(c1s1, schema: int) -> int:

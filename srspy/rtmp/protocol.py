@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections import deque
+from contextlib import contextmanager
 
 from ..errors import ClientClosed, Timeout
 from ..netio import send_nowait, sendmsg_all
@@ -87,6 +88,7 @@ class RtmpProtocol:
         self.packer = None
         self.last_read_full = False
         self.backlog: list | None = None  # what try_send_media could not send; goes out first
+        self.corked: list | None = None  # messages held by batch()
 
     # -- timeouts ------------------------------------------------------------------
     def set_recv_timeout(self, seconds: float | None):
@@ -142,13 +144,32 @@ class RtmpProtocol:
     # -- writing -------------------------------------------------------------------
     def send_message(self, msg: RtmpMessage, cs_id: int | None = None):
         data = self.encoder.encode(msg, cs_id if cs_id is not None else (msg.cs_id or CID_OVER_CONNECTION))
-        self.flush()
-        self.sock.sendall(data)
-        self.send_bytes += len(data)
+        if self.corked is not None:
+            self.corked.append(data)
+        else:
+            self.flush()
+            self.sock.sendall(data)
+            self.send_bytes += len(data)
         if msg.type == SET_CHUNK_SIZE:
             n = _U32.unpack_from(msg.payload)[0]
             self.encoder.set_chunk_size(n)
             self.out_chunk_size = n
+
+    @contextmanager
+    def batch(self):
+        """Messages sent inside go out together, in one ``sendmsg`` at the end (a reply
+        of several messages in one packet: one wake-up of the peer, one syscall)."""
+        if self.corked is not None:
+            yield
+            return
+        self.corked = []
+        try:
+            yield
+        finally:
+            out, self.corked = self.corked, None
+        if out:
+            self.flush()
+            self.send_bytes += sendmsg_all(self.sock, out)
 
     def send_command(self, name: str, transaction_id: float, *args, stream_id: int = 0, cs_id: int = CID_OVER_CONNECTION):
         self.send_message(command_msg(name, transaction_id, *args, stream_id=stream_id, cs_id=cs_id))

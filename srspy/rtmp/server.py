@@ -148,6 +148,12 @@ class RtmpServer:
                              server_ip: str = "", server_id: str = "", cid: str = ""):
         """SRS's reply to connect: window ack size, peer bandwidth, chunk size, _result, onBWDone."""
         p = self.proto
+        with p.batch():
+            self._response_connect_app(req, out_ack_size, in_ack_size, chunk_size, server_ip, cid)
+
+    def _response_connect_app(self, req: Request, out_ack_size: int, in_ack_size: int, chunk_size: int,
+                              server_ip: str, cid: str):
+        p = self.proto
         p.send_message(window_ack_size_msg(out_ack_size))
         if in_ack_size:
             p.in_ack_window = in_ack_size
@@ -239,10 +245,11 @@ class RtmpServer:
     def start_play(self):
         """StreamBegin, NetStream.Play.Reset, NetStream.Play.Start, |RtmpSampleAccess (SRS 3.8)."""
         p = self.proto
-        p.send_message(user_control_msg(UC_STREAM_BEGIN, self.stream_id))
-        self.on_status("NetStream.Play.Reset", "Playing and resetting stream.", details="stream")
-        self.on_status("NetStream.Play.Start", "Started playing stream.", details="stream")
-        p.send_message(RtmpMessage(AMF0_DATA, 0, self.stream_id, amf0.encode_all("|RtmpSampleAccess", True, True), CID_OVER_STREAM))
+        with p.batch():
+            p.send_message(user_control_msg(UC_STREAM_BEGIN, self.stream_id))
+            self.on_status("NetStream.Play.Reset", "Playing and resetting stream.", details="stream")
+            self.on_status("NetStream.Play.Start", "Started playing stream.", details="stream")
+            p.send_message(RtmpMessage(AMF0_DATA, 0, self.stream_id, amf0.encode_all("|RtmpSampleAccess", True, True), CID_OVER_STREAM))
 
     def on_play_pause(self, paused: bool):
         if paused:

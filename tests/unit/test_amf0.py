@@ -366,3 +366,17 @@ def test_every_prefix_either_decodes_or_raises_amf0_error(value):
 
 def test_number_struct_is_big_endian_double():
     assert amf0.encode(1234.5)[1:] == struct.pack(">d", 1234.5)
+
+
+def test_encoding_caches_keys_and_short_strings_bounded():
+    from srspy.rtmp import amf0 as m
+
+    obj = {"code": "NetStream.Play.Start", "description": "x" * 300, "level": "status"}
+    first = m.encode(obj)
+    assert m.encode(obj) == first and m.decode_all(first) == [obj]  # cached parts encode the same
+    assert m.encode("NetStream.Play.Start") == b"\x02\x00\x14NetStream.Play.Start"
+    for i in range(3 * m._CACHE_MAX):
+        m.encode({f"k{i}": f"v{i}"})
+    assert len(m._key_cache) <= m._CACHE_MAX and len(m._str_cache) <= m._CACHE_MAX
+    with pytest.raises(m.Amf0Error):
+        m.encode({1: "not a str key"})

@@ -176,3 +176,89 @@ def test_source_manager_collects_dead_sources():
     assert "/live/gc" in mgr.sources  # not dead long enough
     mgr.collect(src.idle_since + SOURCE_CLEANUP_S + 0.1)
     assert "/live/gc" not in mgr.sources
+
+
+def test_a_joining_player_catches_up_in_small_writes():
+    import gevent
+
+    from srspy.live.consumer import FIRST_DUMP
+
+    src = make_source(time_jitter="off")
+    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    for t in range(0, 2000, 20):  # a 100-message GOP
+        src.on_video(key(t) if t == 0 else inter(t))
+    c = src.create_consumer(mw_msgs=8, mw_sleep=350)
+    src.consumer_dumps(c)
+    sizes = []
+
+    def player():
+        while True:
+            msgs = c.dump()
+            if not msgs:
+                return
+            sizes.append(len(msgs))
+            c.wait(0.5)
+
+    gevent.spawn(player).join(5)
+    assert sizes[0] == 1 + FIRST_DUMP  # the sequence header, then the keyframe and 15 frames
+    assert all(n <= FIRST_DUMP for n in sizes[1:-1])
+    assert sum(sizes) == 101 and not c.fresh
+
+
+class RecordingSink:
+    """A player's send side that records what the source asks of it."""
+
+    packs = []
+
+    def __init__(self, variant=("rec",)):
+        self._variant = variant
+        self.sent = []
+
+    def variant(self):
+        return self._variant
+
+    def pack_shared(self, msgs, base):
+        RecordingSink.packs.append((tuple(m.timestamp for m in msgs), base))
+        return [m.payload for m in msgs], sum(len(m.payload) for m in msgs), len(msgs)
+
+    def send_shared(self, iov, wire, media):
+        self.sent.append((iov, wire))
+        return True
+
+    def deliver(self):
+        return False
+
+
+def test_due_steady_players_share_one_encoding_and_stay_parked():
+    import gevent
+
+    src = make_source(time_jitter="off")
+    src.on_video(key(0))
+    players = []
+    for variant in (("rec",), ("rec",), ("other",)):
+        c = src.create_consumer(mw_msgs=0, mw_sleep=0)
+        c.start_at([], src.base, False)
+        assert c.dump() and c.started  # the first write, by the player itself
+        c.fresh = False
+        c.sink = RecordingSink(variant)
+        players.append(c)
+    woke = []
+
+    def park(c):
+        c.wait(2.0)
+        woke.append(c)
+
+    RecordingSink.packs.clear()
+    jobs = [gevent.spawn(park, c) for c in players]
+    gevent.sleep(0)
+    src.on_video(inter(40))
+    src.on_video(inter(80))
+    gevent.sleep(0.05)  # the hub callback runs once the publisher yields
+    assert RecordingSink.packs == [((40, 80), 0), ((40, 80), 0)]  # one per variant, not per player
+    for c in players:
+        assert [w for _, w in c.sink.sent] == [len(inter(40).payload) * 2]
+        assert c.cursor == src.base + len(src.msgs)
+    assert woke == []  # nobody was woken: the writes were done for them
+    for c in players:
+        c.dispose()
+    gevent.joinall(jobs, timeout=3)

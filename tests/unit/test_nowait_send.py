@@ -140,3 +140,41 @@ def test_send_nowait_copies_what_it_could_not_send_at_all(tcp_pair):
     assert rest == [b"h" * 12 + b"payload"]
     many = [b"x"] * 2000  # more iovecs than one sendmsg takes
     assert send_nowait(server, many, 2000) == (0, [b"x" * 2000])
+
+
+class CountingSocket:
+    """The server side of a pair, counting the calls that write."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.sendmsg_calls = []
+        self.sendall_calls = 0
+
+    def sendmsg(self, bufs, *args):
+        self.sendmsg_calls.append(len(bufs))
+        return self.sock.sendmsg(bufs, *args)
+
+    def sendall(self, data):
+        self.sendall_calls += 1
+        return self.sock.sendall(data)
+
+
+def test_a_batch_of_messages_goes_out_in_one_send(tcp_pair):
+    from srspy.rtmp import amf0
+    from srspy.rtmp.protocol import set_chunk_size_msg, window_ack_size_msg
+
+    server, client = tcp_pair
+    counting = CountingSocket(server)
+    proto = RtmpProtocol(counting)
+    with proto.batch():
+        proto.send_message(window_ack_size_msg(2500000))
+        proto.send_message(set_chunk_size_msg(60000))
+        proto.send_command("_result", 1.0, {"fmsVer": "FMS/3,5,3,888"}, {"code": "NetConnection.Connect.Success"})
+        assert counting.sendmsg_calls == [] and proto.send_bytes == 0
+    assert counting.sendmsg_calls == [3] and counting.sendall_calls == 0
+    assert proto.out_chunk_size == 60000
+    proto.send_command("onBWDone", 0.0, None)  # after the batch: on its own, at the new chunk size
+    assert counting.sendall_calls == 1
+    got = ChunkDecoder().feed(read_all(client, proto.send_bytes))
+    assert [m.type for m in got] == [5, 1, 20, 20]
+    assert [amf0.decode_all(m.payload)[0] for m in got[2:]] == ["_result", "onBWDone"]
