@@ -1082,7 +1082,7 @@ static void setup_over(conn *c) {
 }
 
 static void start_conn(conn *c) {
-    c->t_start = g_now;
+    c->t_start = now_ns(); /* this connection's own start: creating the others of its ramp step takes time */
     if (o_mode != M_PUB) {
         c->setting_up = 1;
         g_setting_up++;
@@ -1539,7 +1539,7 @@ int main(int argc, char **argv) {
             t_check = g_now + 100000000ull;
             for (int i = 0; i < g_started; i++) {
                 conn *c = &g_conns[i];
-                if (c->state != ST_DONE && !c->t_ready && g_now - c->t_start > tmo) fail(c, "timeout");
+                if (c->state != ST_DONE && !c->t_ready && g_now > c->t_start && g_now - c->t_start > tmo) fail(c, "timeout");
             }
         }
         if (o_mode == M_PUB)

@@ -33,7 +33,9 @@ _NO_BASE = 1 << 40  # while a consumer has no timestamp base, what it sends is s
 
 class _CatchUp:
     """Players catching up after they joined take turns: one small write per idle
-    iteration of the loop, so new connections' I/O always goes first."""
+    iteration of the loop, so that other connections' I/O (new players' handshakes and
+    first pictures) goes first. A turn waits at most FRESH_YIELD_S, so catching up never
+    stops: 16 messages per 50 ms is several times the rate of any live stream."""
 
     def __init__(self):
         self.queue: deque = deque()

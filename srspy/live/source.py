@@ -6,6 +6,16 @@ One ``LiveSource`` per stream URL. The publisher's greenlet calls ``on_audio``,
 cursors (consumer.py). The GOP cache is the part of the log from the latest keyframe
 (``gop_start``); the log is trimmed to what the slowest consumer, the GOP cache and
 ``queue_length`` still need.
+
+Waking players. The publisher's greenlet only appends; consumers whose merged write is due
+(``mw_msgs``/``mw_latency``, a heap keyed by media time) are collected and handled by ONE
+hub callback once the publisher yields (``_flush_due``), so that all messages of one read
+go out together. A player parked in ``wait`` leaves a sink (consumer.py ``Sink``): the
+callback writes the batch for it with a ``sendmsg`` that never waits, and steady players at
+the same cursor and timestamp base share one encoding of it (FLV tags and chunk framing, or
+RTMP chunks). No greenlet switch happens for them. Anything else (a send the kernel took
+only part of, events, commands, a player catching up) wakes the player's greenlet, which
+owns its connection and finishes the work itself.
 """
 
 from __future__ import annotations

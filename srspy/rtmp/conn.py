@@ -285,7 +285,12 @@ class RtmpConn:
         consumer = source.create_consumer(0 if realtime else play["mw_msgs"], play["mw_latency"], owner=self)
         self.consumer = consumer
         source.consumer_dumps(consumer)
-        self.rtmp.start_play()
+        proto = self.rtmp.proto
+        with proto.batch():  # the play replies and the first picture in one send
+            self.rtmp.start_play()
+            msgs = consumer.dump()
+            if msgs:
+                proto.send_media(msgs, consumer.timestamp_base(), self.rtmp.stream_id)
         recv = spawn_with_context(self._recv_while_playing, cid=self.cid, ip=self.ip)
         try:
             self.do_playing(consumer)

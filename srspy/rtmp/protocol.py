@@ -177,6 +177,10 @@ class RtmpProtocol:
     def send_media(self, msgs: list, base: int, stream_id: int = 1):
         """The play hot path: one batch, one sendmsg loop."""
         bufs, size = self.pack_media(msgs, base, stream_id)
+        if self.corked is not None:  # inside batch(): sent at its end
+            own = self.packer.buf  # headers live in the packer's reused buffer: copy them
+            self.corked.extend(bytes(b) if type(b) is memoryview and b.obj is own else b for b in bufs)
+            return
         if self.backlog is not None:
             bufs = self.backlog + bufs
             size = -1

@@ -178,3 +178,28 @@ def test_a_batch_of_messages_goes_out_in_one_send(tcp_pair):
     got = ChunkDecoder().feed(read_all(client, proto.send_bytes))
     assert [m.type for m in got] == [5, 1, 20, 20]
     assert [amf0.decode_all(m.payload)[0] for m in got[2:]] == ["_result", "onBWDone"]
+
+
+def test_media_inside_a_batch_keeps_its_headers(tcp_pair):
+    from srspy.rtmp.protocol import command_msg
+
+    server, client = tcp_pair
+    counting = CountingSocket(server)
+    proto = RtmpProtocol(counting)
+    proto.out_chunk_size = 4096
+    first = [RtmpMessage(VIDEO, 40 * i, 1, os.urandom(5000 + i)) for i in range(5)]
+    second = [RtmpMessage(AUDIO, 7 + i, 1, os.urandom(100 + i)) for i in range(5)]
+    reader = gevent.spawn(read_to_eof, client)
+    with proto.batch():
+        proto.send_message(command_msg("onStatus", 0.0, None, {"code": "NetStream.Play.Start"}, stream_id=1))
+        proto.send_media(first, 0)
+        proto.send_media(second, 0)  # packs into the same header buffer as the first batch
+    server.shutdown(stdsocket.SHUT_WR)
+    assert len(counting.sendmsg_calls) >= 1 and counting.sendall_calls == 0  # one call, resumed if cut
+    dec = ChunkDecoder()
+    dec.set_chunk_size(4096)
+    data = reader.get(timeout=10)
+    assert len(data) == proto.send_bytes
+    got = dec.feed(data)
+    assert [(m.type, m.timestamp, bytes(m.payload)) for m in got[1:]] == \
+        [(m.type, m.timestamp, m.payload) for m in first + second]
