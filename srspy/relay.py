@@ -29,7 +29,6 @@ from loguru import logger
 
 from .errors import SrsError, StreamBusyError
 from .request import DEFAULT_VHOST
-from .rtmp.message import AMF0_DATA, AMF3_DATA, AUDIO, VIDEO
 from .session import PULL, Session
 
 EDGE_PULL = "edge-pull"
@@ -208,22 +207,15 @@ class EdgeIngester(_Relay):
             return False
         self.connects += 1
         logger.info("edge: pulling {} ({})", url, session.unique_key)
-        src = self.source
-        on_audio, on_video, on_meta = src.on_audio, src.on_video, src.on_meta_data
+        on_message = self.source.on_message
         n = 0
         got = False
         try:
             for m in session:
-                t = m.type
-                if t == VIDEO:
-                    on_video(m)
-                elif t == AUDIO:
-                    on_audio(m)
-                elif t == AMF0_DATA or t == AMF3_DATA:
-                    try:
-                        on_meta(m)
-                    except SrsError as e:
-                        logger.warning("edge: bad metadata from {}: {}", url, e)
+                try:
+                    on_message(m)
+                except SrsError as e:
+                    logger.warning("edge: bad message from {}: {}", url, e)
                 got = True
                 n += 1
                 if n % FEED_YIELD == 0:

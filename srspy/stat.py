@@ -291,7 +291,7 @@ class ProcSampler:
         self.sample_time = int(time.time() * 1000)
 
 
-class Statistic:
+class Statistic(_Counted):
     """Port of SrsStatistic: the registry of clients, streams and vhosts.
 
     Clients are keyed by connection id (the same id hooks send as ``client_id``),
@@ -410,23 +410,7 @@ class Statistic:
         s.publisher_cid = ""
         self._cleanup_stream(s)
 
-    # -- bytes and bitrates ----------------------------------------------------------------------
-    def bytes(self) -> tuple[int, int]:
-        send, recv = self.send_closed, self.recv_closed
-        for c in self.clients.values():
-            s, r = c.bytes()
-            send += s
-            recv += r
-        return send, recv
-
-    @property
-    def send_bytes(self) -> int:
-        return self.bytes()[0]
-
-    @property
-    def recv_bytes(self) -> int:
-        return self.bytes()[1]
-
+    # -- bitrates (bytes, send_bytes, recv_bytes: _Counted) ---------------------------------------
     def sample(self, now: float | None = None) -> None:
         """One kbps sample of every client, stream, vhost and the server (the server's timer).
 

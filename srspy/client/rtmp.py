@@ -32,7 +32,7 @@ from gevent.lock import Semaphore
 from .. import __version__
 from ..errors import ClientClosed, SrsError, Timeout
 from ..rtmp import amf0
-from ..rtmp.conn import split_aggregate
+from ..kernel.flv import split_aggregate
 from ..rtmp.handshake import S0S1S2_SIZE, ClientHandshake
 from ..rtmp.message import (
     AGGREGATE, AMF0_COMMAND, AMF0_DATA, AMF3_COMMAND, AMF3_DATA, AUDIO, CID_OVER_STREAM2,

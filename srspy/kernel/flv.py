@@ -158,3 +158,23 @@ class FlvDecoder:
         return out
 
 
+def split_aggregate(msg: RtmpMessage) -> list:
+    """Port of SrsLiveSource::on_aggregate: the FLV tags inside an aggregate message,
+    their timestamps rebased on the aggregate's own."""
+    out = []
+    p = msg.payload
+    pos = 0
+    delta = None
+    n = len(p)
+    while pos + 11 <= n:
+        tt = p[pos] & 0x1F
+        size = int.from_bytes(p[pos + 1 : pos + 4], "big")
+        ts = int.from_bytes(p[pos + 4 : pos + 7], "big") | (p[pos + 7] << 24)
+        if pos + 11 + size + 4 > n:
+            break
+        if delta is None:
+            delta = msg.timestamp - ts
+        mtype = AUDIO if tt == 8 else VIDEO if tt == 9 else AMF0_DATA
+        out.append(RtmpMessage(mtype, (ts + delta) & 0xFFFFFFFF, msg.stream_id, bytes(p[pos + 11 : pos + 11 + size])))
+        pos += 11 + size + 4
+    return out

@@ -31,7 +31,8 @@ from loguru import logger
 from ..errors import StreamBusyError
 from ..kernel import codec
 from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
-from ..rtmp.message import AUDIO, VIDEO
+from ..kernel.flv import split_aggregate
+from ..rtmp.message import AGGREGATE, AMF0_DATA, AMF3_DATA, AUDIO, VIDEO
 from .consumer import MAX_DUMP, LiveConsumer
 from .jitter import JITTER_FULL, JITTER_OFF, SourceJitter
 from .meta import MetaCache
@@ -152,6 +153,25 @@ class LiveSource:
             self._trim()
 
     # -- ingest (publisher greenlet) -----------------------------------------------
+    def on_message(self, msg) -> bool:
+        """A message from the publisher: audio, video, data (AMF3 data unwrapped) and
+        aggregates go in; False for anything else (commands are the caller's)."""
+        t = msg.type
+        if t == VIDEO:
+            self.on_video(msg)
+        elif t == AUDIO:
+            self.on_audio(msg)
+        elif t == AMF0_DATA or t == AMF3_DATA:
+            if t == AMF3_DATA and msg.payload[:1] == b"\x00":
+                msg.payload = msg.payload[1:]
+            self.on_meta_data(msg)
+        elif t == AGGREGATE:
+            for sub in split_aggregate(msg):
+                self.on_message(sub)
+        else:
+            return False
+        return True
+
     def on_audio(self, msg):
         payload = msg.payload
         self.recv_bytes += len(payload)

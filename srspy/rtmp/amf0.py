@@ -214,14 +214,7 @@ class _Decoder:
                 value = _F64.unpack_from(data, pos)[0]
                 pos += 8
             elif marker == STRING:
-                if end - pos < 2:
-                    raise _truncated(pos, 2, end - pos)
-                (n,) = _U16.unpack_from(data, pos)
-                pos += 2
-                if end - pos < n:
-                    raise _truncated(pos, n, end - pos)
-                value = str(data[pos:pos + n], _ENC, _ERRORS)
-                pos += n
+                value, pos = _read_utf8(data, pos, end, _U16)
             elif marker == BOOLEAN:
                 if pos >= end:
                     raise _truncated(pos, 1, 0)
@@ -243,14 +236,8 @@ class _Decoder:
                     pos += 4
                     container = EcmaArray()
                 else:
-                    if end - pos < 2:
-                        raise _truncated(pos, 2, end - pos)
-                    (n,) = _U16.unpack_from(data, pos)
-                    pos += 2
-                    if end - pos < n:
-                        raise _truncated(pos, n, end - pos)
-                    container = TypedObject(str(data[pos:pos + n], _ENC, _ERRORS))
-                    pos += n
+                    class_name, pos = _read_utf8(data, pos, end, _U16)
+                    container = TypedObject(class_name)
                 refs.append(container)
                 stack.append([_K_OBJECT, container, None, -1])
                 continue
@@ -266,14 +253,7 @@ class _Decoder:
                 stack.append([_K_ARRAY, container, None, count])
                 continue
             elif marker == LONG_STRING:
-                if end - pos < 4:
-                    raise _truncated(pos, 4, end - pos)
-                (n,) = _U32.unpack_from(data, pos)
-                pos += 4
-                if end - pos < n:
-                    raise _truncated(pos, n, end - pos)
-                value = str(data[pos:pos + n], _ENC, _ERRORS)
-                pos += n
+                value, pos = _read_utf8(data, pos, end, _U32)
             elif marker == DATE:
                 if end - pos < 10:
                     raise _truncated(pos, 10, end - pos)
@@ -293,6 +273,18 @@ class _Decoder:
             if not stack:
                 return value, pos
             _store(stack[-1], value)
+
+
+def _read_utf8(data, pos: int, end: int, length: struct.Struct) -> tuple[str, int]:
+    """A string behind its big-endian byte count (``_U16`` or ``_U32``): (str, offset after)."""
+    w = length.size
+    if end - pos < w:
+        raise _truncated(pos, w, end - pos)
+    (n,) = length.unpack_from(data, pos)
+    pos += w
+    if end - pos < n:
+        raise _truncated(pos, n, end - pos)
+    return str(data[pos:pos + n], _ENC, _ERRORS), pos + n
 
 
 def _store(frame: list, value: Any) -> None:

@@ -19,9 +19,7 @@ from ..errors import (
 from ..live.consumer import Sink
 from ..log import new_cid, spawn_with_context
 from ..request import Request, discover_tc_url
-from .message import (
-    AGGREGATE, AMF0_COMMAND, AMF0_DATA, AMF3_COMMAND, AMF3_DATA, AUDIO, VIDEO, RtmpMessage,
-)
+from .message import AMF0_COMMAND, AMF3_COMMAND, RtmpMessage
 from .protocol import decode_command
 from .server import FMLE_PUBLISH, HAIVISION_PUBLISH, RTMP_PLAY, RtmpServer, transaction_id
 
@@ -224,7 +222,7 @@ class RtmpConn:
         self.sock.settimeout(pub["firstpkt_timeout"] / 1000.0)
         normal = pub["normal_timeout"] / 1000.0
         got_media = False
-        on_audio, on_video = source.on_audio, source.on_video
+        on_message = source.on_message
         while True:
             try:
                 msgs = proto.read_some()
@@ -234,19 +232,7 @@ class RtmpConn:
                     f"{(normal if got_media else pub['firstpkt_timeout'] / 1000.0):.1f}s"
                 ) from e
             for m in msgs:
-                t = m.type
-                if t == VIDEO:
-                    on_video(m)
-                elif t == AUDIO:
-                    on_audio(m)
-                elif t == AMF0_DATA or t == AMF3_DATA:
-                    if t == AMF3_DATA and m.payload[:1] == b"\x00":
-                        m.payload = m.payload[1:]
-                    source.on_meta_data(m)
-                elif t == AGGREGATE:
-                    for sub in split_aggregate(m):
-                        (on_video if sub.type == VIDEO else on_audio if sub.type == AUDIO else source.on_meta_data)(sub)
-                elif t == AMF0_COMMAND or t == AMF3_COMMAND:
+                if not on_message(m) and (m.type == AMF0_COMMAND or m.type == AMF3_COMMAND):
                     self._publish_command(m)
             if not got_media and msgs:
                 got_media = True
@@ -415,26 +401,3 @@ class _RtmpSink(Sink):
         if msgs and not self.proto.try_send_media(msgs, consumer.timestamp_base(), self.stream_id):
             return False
         return consumer.arm()
-
-
-def split_aggregate(msg: RtmpMessage) -> list:
-    """Port of SrsLiveSource::on_aggregate: the FLV tags inside an aggregate message,
-    their timestamps rebased on the aggregate's own."""
-    out = []
-    p = msg.payload
-    pos = 0
-    delta = None
-    n = len(p)
-    while pos + 11 <= n:
-        tt = p[pos] & 0x1F
-        size = int.from_bytes(p[pos + 1 : pos + 4], "big")
-        ts = int.from_bytes(p[pos + 4 : pos + 7], "big") | (p[pos + 7] << 24)
-        if pos + 11 + size + 4 > n:
-            break
-        if delta is None:
-            delta = msg.timestamp - ts
-        mtype = AUDIO if tt == 8 else VIDEO if tt == 9 else AMF0_DATA
-        out.append(RtmpMessage(mtype, (ts + delta) & 0xFFFFFFFF, msg.stream_id, bytes(p[pos + 11 : pos + 11 + size])))
-        pos += 11 + size + 4
-    return out
-
