@@ -4,12 +4,12 @@ import base64
 import json
 import math
 import re
-import socket
 import time
 
 import pytest
 from helpers.flvclient import FlvPlayer, http_get
 from helpers.media import publish_args, wait_published, wait_until
+from helpers.net import free_port, rtmp_url
 
 from srspy.server import Server
 
@@ -17,18 +17,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"admin:secret").decode()}
 API_SHARED = "http_api { enabled on; listen 0; auth { enabled on; username admin; password secret; } }"
-
-
-def rtmp_url(srv, path="/live/s"):
-    return f"rtmp://127.0.0.1:{srv.rtmp_ports[0]}{path}"
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def api(port, path, method="GET", headers=None):

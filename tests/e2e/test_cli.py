@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -10,8 +9,9 @@ from pathlib import Path
 import gevent
 import pytest
 from gevent import subprocess
-from helpers.flvclient import FlvPlayer
+from helpers.flvclient import playing
 from helpers.media import publish_args, wait_until
+from helpers.net import free_port, port_open
 
 from srspy import __version__
 from srspy.cli import main
@@ -22,26 +22,10 @@ SRS_CONF = Path(__file__).resolve().parents[3] / "shared" / "srs-conf"
 SRS_SAMPLES = sorted(SRS_CONF.glob("*.conf")) or [SRS_CONF / "missing.conf"]
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def srspy(*args, env=None, **kw):
     e = dict(os.environ)
     e.update(env or {})
     return subprocess.Popen([sys.executable, "-m", "srspy", *args], env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
-
-
-def port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_version():
@@ -153,7 +137,7 @@ def test_graceful_quit_ends_players_cleanly(tmp_path, procs, short_flv, sig):
     try:
         wait_until(lambda: port_open(ports["rtmp"]) and port_open(ports["http"]), 15, what="srspy listening")
         procs(publish_args(short_flv, f"rtmp://127.0.0.1:{ports['rtmp']}/live/s", loop=True))
-        player = wait_until(lambda: _playing(ports["http"]), 15, what="a player")
+        player = wait_until(lambda: playing(ports["http"]), 15, what="a player")
         player.pump(10, until=lambda q: len(q.tags) > 20)
         p.send_signal(sig)
         player.pump(5, until=lambda q: q.ended or q.eof)
@@ -164,14 +148,6 @@ def test_graceful_quit_ends_players_cleanly(tmp_path, procs, short_flv, sig):
             p.kill()
 
 
-def _playing(port):
-    pl = FlvPlayer(port, "/live/s.flv")
-    if pl.read_head() != 200:
-        pl.close()
-        return None
-    return pl
-
-
 def test_env_only(tmp_path, procs, short_flv):
     ports, env = _ports_env(tmp_path)
     env.update({"SRS_HTTP_SERVER_ENABLED": "on", "SRS_VHOST_HTTP_REMUX_ENABLED": "on"})
@@ -179,7 +155,7 @@ def test_env_only(tmp_path, procs, short_flv):
     try:
         wait_until(lambda: port_open(ports["rtmp"]) and port_open(ports["http"]), 15, what="srspy listening")
         procs(publish_args(short_flv, f"rtmp://127.0.0.1:{ports['rtmp']}/live/s", loop=True))
-        player = wait_until(lambda: _playing(ports["http"]), 15, what="a player")
+        player = wait_until(lambda: playing(ports["http"]), 15, what="a player")
         player.pump(10, until=lambda q: len(q.tags) > 10)
         assert player.flv_flags == 5
     finally:

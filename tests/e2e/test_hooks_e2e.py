@@ -1,7 +1,6 @@
 """http_hooks end to end: ffmpeg publishes and plays, a small hook server started here answers."""
 
 import json
-import socket
 import time
 
 import gevent
@@ -10,6 +9,7 @@ from gevent import subprocess
 from gevent.pywsgi import WSGIServer
 from helpers.flvclient import FlvPlayer, http_get
 from helpers.media import publish_args, wait_published, wait_until
+from helpers.net import free_port, rtmp_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -73,18 +73,6 @@ def hooks():
     hs.close()
 
 
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def rtmp_url(srv, path="/live/s"):
-    return f"rtmp://127.0.0.1:{srv.rtmp_ports[0]}{path}"
-
-
 def hooks_conf(**events) -> str:
     lines = "".join(f"{k} {' '.join(v) if isinstance(v, (list, tuple)) else v}; " for k, v in events.items())
     return f"http_hooks {{ enabled on; {lines} }}"
@@ -140,7 +128,7 @@ def test_bodies_of_every_event(make_server, procs, short_flv, hooks):
 
 @pytest.mark.parametrize("answer", ["/one", "/code1", "/500", "/garbage", "/hang", "refused"])
 def test_on_publish_refusals(make_server, procs, short_flv, hooks, answer):
-    url = f"http://127.0.0.1:{closed_port()}/x" if answer == "refused" else hooks.url(answer)
+    url = f"http://127.0.0.1:{free_port()}/x" if answer == "refused" else hooks.url(answer)
     srv = make_server(vhost_extra=hooks_conf(on_publish=url, on_unpublish=hooks.url("/ok"), timeout=1))
     t0 = time.monotonic()
     pub = procs(publish_args(short_flv, rtmp_url(srv), loop=True))

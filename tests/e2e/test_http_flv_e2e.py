@@ -8,14 +8,11 @@ import gevent
 import pytest
 from helpers.flvclient import FlvPlayer, http_get
 from helpers.media import ffprobe, publish_args, streams_by_type, wait_published, wait_until
+from helpers.net import rtmp_url
 
 from srspy import SERVER
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
-
-
-def rtmp_url(srv, path="/live/s"):
-    return f"rtmp://127.0.0.1:{srv.rtmp_ports[0]}{path}"
 
 
 def flv_url(srv, path="/live/s.flv"):

@@ -151,7 +151,8 @@ def test_edge_as_a_separate_process(make_server, procs, short_flv, tmp_path):
     """``python -m srspy -c edge.conf``: the same edge from a config file, in its own process."""
     import sys
 
-    from helpers.relay import free_port, wait_port
+    from helpers.net import free_port
+    from helpers.relay import wait_port
 
     origin = make_server()
     rtmp, http = free_port(), free_port()

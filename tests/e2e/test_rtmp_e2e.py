@@ -5,12 +5,9 @@ from gevent import subprocess
 import gevent
 import pytest
 from helpers.media import ffprobe, flv_tags, publish_args, streams_by_type, wait_published, wait_until
+from helpers.net import rtmp_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
-
-
-def rtmp_url(srv, path="/live/s"):
-    return f"rtmp://127.0.0.1:{srv.rtmp_ports[0]}{path}"
 
 
 def test_publish_20s_then_ffmpeg_rtmpdump_ffprobe_play(make_server, procs, av_flv, tmp_path):

@@ -10,12 +10,9 @@ import time
 import pytest
 from helpers.flvclient import FlvPlayer
 from helpers.media import publish_args, wait_published, wait_until
+from helpers.net import rtmp_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
-
-
-def rtmp_url(srv, path="/live/s"):
-    return f"rtmp://127.0.0.1:{srv.rtmp_ports[0]}{path}"
 
 
 def flv_status(srv, source_ip="127.0.0.1", path="/live/s.flv", headers=None) -> int:

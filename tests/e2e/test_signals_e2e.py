@@ -8,26 +8,11 @@ import sys
 import time
 
 import pytest
-from helpers.flvclient import FlvPlayer, http_get
+from helpers.flvclient import FlvPlayer, http_get, playing
 from helpers.media import publish_args, wait_until
+from helpers.net import free_port, port_open
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 class Srspy:
@@ -60,11 +45,7 @@ class Srspy:
         return f"rtmp://127.0.0.1:{self.rtmp}{path}"
 
     def published(self, path="/live/s.flv") -> bool:
-        p = FlvPlayer(self.http, path)
-        try:
-            return p.read_head() == 200
-        finally:
-            p.close()
+        return flv_status(self.http, path) == 200
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -129,7 +110,7 @@ def test_sigusr1_reopens_a_moved_log_file(tmp_path, procs):
 def test_sigquit_ends_publisher_and_player_cleanly(tmp_path, procs, short_flv):
     s = Srspy(tmp_path, procs)
     pub = procs(publish_args(short_flv, s.rtmp_url(), loop=True))
-    player = wait_until(lambda: _playing(s.http), 20, what="a player")
+    player = wait_until(lambda: playing(s.http), 20, what="a player")
     player.pump(10, until=lambda q: len(q.tags) > 20)
     assert json.loads(http_get(s.api, "/api/v1/streams/")[2])["streams"][0]["clients"] == 2
     s.signal(signal.SIGQUIT)
@@ -151,11 +132,3 @@ def test_sigterm_quits_fast_with_the_api_listening(tmp_path, procs, short_flv):
     assert s.proc.wait(10) == 0
     assert time.monotonic() - t0 < 5
     keep.close()
-
-
-def _playing(port):
-    p = FlvPlayer(port, "/live/s.flv")
-    if p.read_head() != 200:
-        p.close()
-        return None
-    return p

@@ -159,3 +159,13 @@ def http_get(port: int, path: str, headers: dict | None = None, method: str = "G
                 break
         rest = bytes(out)
     return status, h, rest
+
+
+def playing(port: int, path: str = "/live/s.flv"):
+    """A player of ``path`` when the server answers 200 (the stream is mounted), else None."""
+    p = FlvPlayer(port, path)
+    if p.read_head() != 200:
+        p.close()
+        return None
+    return p
+

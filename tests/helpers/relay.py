@@ -23,16 +23,11 @@ import gevent
 import pytest
 from gevent import subprocess
 
+from .net import free_port
+
 NGINX_MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/share/nginx/modules", "/usr/lib64/nginx/modules")
 NMS_VERSION = "4.4.3"
 LOOP_SLACK = 3  # frames a looping ffmpeg may drop at the end of the file
-
-
-def free_port() -> int:
-    """A port free right now on 127.0.0.1 (for servers that cannot bind port 0 themselves)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 15.0, proc=None, what: str = "server"):

@@ -238,9 +238,9 @@ def test_pull_answers_pings_and_acknowledges_by_window():
 
 
 def test_connect_rejected_is_a_clear_error(make_server):
-    srv = make_server(text=f"""
+    srv = make_server(text="""
 listen 0; daemon off; srs_log_level warn;
-vhost allowed.example {{ }}
+vhost allowed.example { }
 """)
     with pytest.raises((RtmpClientError, ClientClosed)) as ei:
         RtmpPushSession(url(srv)).start()

@@ -3,10 +3,11 @@
 import base64
 
 import pytest
+from helpers.recording import RecordingWriter
 
 from srspy.http.auth import HttpAuthMux
 from srspy.http.cors import HttpCorsMux
-from srspy.http.message import HttpHeaders, HttpRequest
+from srspy.http.message import HttpRequest
 
 CORS = [
     ("Access-Control-Allow-Origin", "*"),
@@ -16,31 +17,6 @@ CORS = [
     ("Access-Control-Allow-Credentials", "false"),
     ("Access-Control-Request-Private-Network", "true"),
 ]
-
-
-class RecordingWriter:
-    """Test double of the ResponseWriter: records status, headers and body."""
-
-    def __init__(self):
-        self.headers = HttpHeaders()
-        self.status = None
-        self.body = bytearray()
-        self.finished = False
-
-    def header(self):
-        return self.headers
-
-    def write_header(self, status):
-        if self.status is None:
-            self.status = status
-
-    def write(self, data=b""):
-        self.status = self.status or 200
-        self.body += data
-
-    def final_request(self):
-        self.status = self.status or 200
-        self.finished = True
 
 
 class Ok:

@@ -1,41 +1,12 @@
 """HttpServeMux rules as a table (SRS srs.md 1.4), and HttpServer dispatch; no sockets."""
 
 import pytest
+from helpers.recording import RecordingWriter
 
 from srspy.errors import ERROR_HTTP_PATTERN_DUPLICATED, ERROR_HTTP_PATTERN_EMPTY, HttpError, SrsError
-from srspy.http.message import HttpHeaders, HttpRequest
+from srspy.http.message import HttpRequest
 from srspy.http.mux import HttpServeMux, NotFoundHandler, RedirectHandler, UrlNotClean
 from srspy.http.server import HttpServer
-
-
-class RecordingWriter:
-    """Test double of the ResponseWriter: records status, headers and body."""
-
-    def __init__(self):
-        self.headers = HttpHeaders()
-        self.status = None
-        self.body = bytearray()
-        self.header_sent = False
-        self.finished = False
-
-    def header(self):
-        return self.headers
-
-    def write_header(self, status):
-        if self.status is None:
-            self.status = status
-
-    def write(self, data=b""):
-        self.status = self.status or 200
-        self.header_sent = True
-        self.body += data
-
-    def writev(self, bufs):
-        self.write(b"".join(bufs))
-
-    def final_request(self):
-        self.status = self.status or 200
-        self.header_sent = self.finished = True
 
 
 class Named:

@@ -262,3 +262,18 @@ def test_due_steady_players_share_one_encoding_and_stay_parked():
     for c in players:
         c.dispose()
     gevent.joinall(jobs, timeout=3)
+
+
+def test_on_message_takes_aggregates_data_and_refuses_commands():
+    from srspy.kernel.flv import encode_tag
+    from srspy.rtmp.message import AGGREGATE, AMF0_COMMAND, AMF3_DATA
+    from srspy.rtmp import amf0
+
+    src = make_source(time_jitter="off")
+    body = encode_tag(9, 1000, key(0).payload) + encode_tag(8, 1023, audio(0).payload)
+    assert src.on_message(RtmpMessage(AGGREGATE, 5000, 1, body))
+    assert [(m.type, m.timestamp) for m in src.msgs] == [(VIDEO, 5000), (AUDIO, 5023)]
+    meta = amf0.encode_all("onMetaData", {"width": 640.0})
+    assert src.on_message(RtmpMessage(AMF3_DATA, 0, 1, b"\x00" + meta))
+    assert src.meta.metadata is not None
+    assert not src.on_message(RtmpMessage(AMF0_COMMAND, 0, 1, amf0.encode_all("FCUnpublish", 3.0, None)))

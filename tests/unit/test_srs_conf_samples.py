@@ -13,7 +13,6 @@ import pytest
 from loguru import logger
 
 from srspy.config import load_config
-from srspy.errors import ConfigError
 
 SRS_CONF = Path(__file__).resolve().parents[3] / "shared" / "srs-conf"
 SRSPY_CONF = Path(__file__).resolve().parents[2] / "srspy" / "conf"
