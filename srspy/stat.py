@@ -86,7 +86,21 @@ def stream_name(req) -> str:
     return name
 
 
-class _Counted:
+class _Bytes:
+    """``send_bytes`` and ``recv_bytes`` from a ``bytes()`` that gives (send, recv)."""
+
+    __slots__ = ()
+
+    @property
+    def send_bytes(self) -> int:
+        return self.bytes()[0]
+
+    @property
+    def recv_bytes(self) -> int:
+        return self.bytes()[1]
+
+
+class _Counted(_Bytes):
     """Bytes of the clients that left, plus those of the clients still here."""
 
     __slots__ = ()
@@ -99,16 +113,8 @@ class _Counted:
             recv += r
         return send, recv
 
-    @property
-    def send_bytes(self) -> int:
-        return self.bytes()[0]
 
-    @property
-    def recv_bytes(self) -> int:
-        return self.bytes()[1]
-
-
-class ClientStat:
+class ClientStat(_Bytes):
     """Port of SrsStatisticClient."""
 
     __slots__ = ("id", "req", "conn", "type", "stream", "vhost", "created", "kbps", "base")
@@ -132,14 +138,6 @@ class ClientStat:
         """(send, recv) bytes of this client's connection since it became this client."""
         send, recv = conn_bytes(self.conn)
         return send - self.base[0], recv - self.base[1]
-
-    @property
-    def send_bytes(self) -> int:
-        return self.bytes()[0]
-
-    @property
-    def recv_bytes(self) -> int:
-        return self.bytes()[1]
 
     def dumps(self, now: float | None = None) -> dict:
         now = time.time() if now is None else now

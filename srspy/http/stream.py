@@ -207,11 +207,15 @@ class _FlvPlayer(Sink):
                 self.has_audio, self.has_video = self.remux["has_audio"], self.remux["has_video"]
             self.header = flv_header(self.has_audio, self.has_video)
             bufs.append(self.header)
+        self._tags(msgs, self.consumer.timestamp_base(), bufs)
+        return bufs
+
+    def _tags(self, msgs: list, base: int, bufs: list) -> int:
+        """The FLV tags of ``msgs`` (without the kinds the header rules out, when asked)."""
         if self.drop and not (self.has_audio and self.has_video):
             a, v = self.has_audio, self.has_video
             msgs = [m for m in msgs if (m.type != AUDIO or a) and (m.type != VIDEO or v)]
-        self.packer.iovecs(msgs, self.consumer.timestamp_base(), bufs)
-        return bufs
+        return self.packer.iovecs(msgs, base, bufs)
 
     # -- Sink: in the hub, while run() is parked -------------------------------------
     def variant(self):
@@ -220,24 +224,13 @@ class _FlvPlayer(Sink):
         return self._variant
 
     def pack_shared(self, msgs: list, base: int) -> tuple:
-        if self.drop and not (self.has_audio and self.has_video):
-            a, v = self.has_audio, self.has_video
-            msgs = [m for m in msgs if (m.type != AUDIO or a) and (m.type != VIDEO or v)]
         bufs = []
-        size = self.packer.iovecs(msgs, base, bufs)
-        return self.w.chunk_iov(bufs, size) + (size,)
+        size = self._tags(msgs, base, bufs)
+        iov, wire = self.w.chunk_iov(bufs, size)
+        return iov, wire, size
 
     def send_shared(self, iov: list, wire: int, media: int) -> bool:
         return self.w.try_send_body(iov, wire, media)
-
-    def deliver(self) -> bool:
-        consumer = self.consumer
-        if consumer.events or self.closed or self.w.backlog is not None:
-            return False
-        msgs = consumer.dump()
-        if msgs and not self.w.try_writev(self._pack(msgs)):
-            return False
-        return consumer.arm()
 
 
 def guess_av(msgs: list):

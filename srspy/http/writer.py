@@ -82,7 +82,7 @@ class ResponseWriter:
         self.content_length: int | None = None
         self.body_sent = 0
         self.bytes_sent = 0
-        self.backlog: list | None = None  # what try_writev could not send; goes out first
+        self.backlog: list | None = None  # what try_send_body could not send; goes out first
 
     # -- ISrsHttpResponseWriter ---------------------------------------------------------
     def header(self) -> HttpHeaders:
@@ -135,17 +135,6 @@ class ResponseWriter:
             size += len(head)
         self._send(iov, size)
 
-    def try_writev(self, bufs: list) -> bool:
-        """``writev`` that never waits, for a caller that must not yield (the hub writing
-        for a parked player). Only once the headers are out. False when the kernel took
-        part of it: the rest is kept in ``backlog`` and goes out first on the owner's next
-        send (``flush`` or any write)."""
-        size = sum(map(len, bufs))
-        if not size:
-            return True
-        iov, wire = self.chunk_iov(bufs, size)
-        return self.try_send_body(iov, wire, size)
-
     def chunk_iov(self, bufs: list, size: int) -> tuple:
         """``bufs`` (``size`` body bytes) as they go on the wire: one chunk when chunked.
         The same for every response with the same framing (shared encodings)."""
@@ -155,9 +144,12 @@ class ResponseWriter:
         return iov, size + len(iov[0]) + 2
 
     def try_send_body(self, iov: list, wire: int, size: int) -> bool:
-        """Send framed body bytes (from ``chunk_iov``) without waiting; see try_writev."""
+        """Send framed body bytes (from ``chunk_iov``) without waiting, for a caller that
+        must not yield (the hub writing for a parked player); only once the headers are
+        out. False when the kernel took part of them: the rest is kept in ``backlog`` and
+        goes out first on the owner's next send (``flush`` or any write)."""
         if not self.header_sent or self.finished or self.is_head:
-            raise SrsError("http: try_writev before the headers or after the end")
+            raise SrsError("http: try_send_body before the headers or after the end")
         self._count_body(size)
         if self.backlog is not None:
             self.backlog.append(b"".join(iov))  # a copy: the headers' buffer is reused
@@ -170,7 +162,7 @@ class ResponseWriter:
         return False
 
     def flush(self) -> None:
-        """Send what ``try_writev`` left (blocking, in the owner's greenlet)."""
+        """Send what ``try_send_body`` left (blocking, in the owner's greenlet)."""
         if self.backlog is not None:
             self._send([], 0)
 

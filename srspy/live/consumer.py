@@ -71,7 +71,8 @@ class Sink:
 
     def variant(self):
         """A hashable naming how this player encodes a batch (protocol, chunk size, ...),
-        or None when it cannot take a shared write now (closing, a send left unfinished)."""
+        or None when it cannot take a write from the hub now (closing, a send left
+        unfinished, a command or error for the player's own greenlet)."""
         return None
 
     def pack_shared(self, msgs: list, base: int) -> tuple:
@@ -83,10 +84,6 @@ class Sink:
         """Send without waiting; False when the kernel took part (the rest is kept and the
         player's greenlet finishes it)."""
         raise NotImplementedError
-
-    def deliver(self) -> bool:
-        """The due write for a consumer that is not steady; False: wake the player."""
-        return False
 
 
 class LiveConsumer:

@@ -296,49 +296,56 @@ class LiveSource:
             self._trim()
 
     def _flush_due(self):
-        """In the hub: the due players' merged writes. A player that left a sink (it is
-        parked) is written to from here, with no greenlet switch: steady players at the
-        same cursor, base and variant share one encoding of the batch (FLV tags or RTMP
-        chunks, one ``sendmsg`` each); the others use the sink's own ``deliver``. A
-        player without a sink, or whose write did not finish, is woken instead."""
+        """In the hub: the due players' merged writes. A player parked with a sink that
+        can take a write now is written to from here, with no greenlet switch; steady
+        players at the same cursor, base and variant share one encoding of the batch (FLV
+        tags or RTMP chunks, one ``sendmsg`` each). Any other player is woken instead, and
+        so is one whose write the kernel took only part of."""
         due, self.due = self.due, None
         groups: dict = {}
         for c in due:
             if not c.waiting:
                 continue
-            sink = c.sink
-            if sink is not None:
-                try:
-                    if c.steady():
-                        variant = sink.variant()
-                        if variant is not None:
-                            key = (c.cursor, c.base, variant)
-                            g = groups.get(key)
-                            if g is None:
-                                groups[key] = [c]
-                            else:
-                                g.append(c)
-                            continue
-                    if sink.deliver():
-                        continue
-                except Exception:  # noqa: BLE001 - a player's failure is its own
-                    c.sink = None
-                    logger.exception("source {}: a player's write failed", self.url)
-            c.event.set()
+            try:
+                variant = c.sink.variant() if c.sink is not None and not c.events else None
+                if variant is None:
+                    c.event.set()
+                elif c.steady():
+                    key = (c.cursor, c.base, variant)
+                    g = groups.get(key)
+                    if g is None:
+                        groups[key] = [c]
+                    else:
+                        g.append(c)
+                else:  # its own batch (a shrink, a republish, a keyframe to wait for...)
+                    msgs = c.dump()
+                    self._send_for(c, c.sink.pack_shared(msgs, c.timestamp_base()) if msgs else None)
+            except Exception:  # noqa: BLE001 - a player's failure is its own
+                self._sink_failed(c)
         for (cursor, base, _), members in groups.items():
             i = cursor - self.base
             msgs = self.msgs[i : i + MAX_DUMP]
             end = cursor + len(msgs)
-            iov, wire, media = members[0].sink.pack_shared(msgs, base)
+            packed = members[0].sink.pack_shared(msgs, base)
             for c in members:
                 c.cursor = end
                 try:
-                    if c.sink.send_shared(iov, wire, media) and c.arm():
-                        continue
+                    self._send_for(c, packed)
                 except Exception:  # noqa: BLE001 - a player's failure is its own
-                    c.sink = None
-                    logger.exception("source {}: a player's write failed", self.url)
-                c.event.set()
+                    self._sink_failed(c)
+
+    @staticmethod
+    def _send_for(c, packed):
+        """Send ``packed`` (iovecs, wire size, media bytes) through the consumer's sink and
+        re-arm it; wake its player when the send or the re-arm says there is more to do."""
+        if (packed is None or c.sink.send_shared(*packed)) and c.arm():
+            return
+        c.event.set()
+
+    def _sink_failed(self, c):
+        c.sink = None
+        logger.exception("source {}: a player's write failed", self.url)
+        c.event.set()
 
     def add_waiter(self, consumer, wake_ts: int):
         heapq.heappush(self.waiters, (wake_ts, next(_waiter_ids), consumer, consumer.wait_token))

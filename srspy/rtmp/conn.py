@@ -376,14 +376,10 @@ class _RtmpSink(Sink):
         self.proto = conn.rtmp.proto
         self.stream_id = stream_id
 
-    def _busy(self) -> bool:
-        """Anything for do_playing itself (commands, an error, a kick, an unfinished send)."""
-        c = self.conn
-        return bool(c._commands) or c._recv_error is not None or c.expired or self.proto.backlog is not None
-
     def variant(self):
-        if self._busy():
-            return None
+        c = self.conn
+        if c._commands or c._recv_error is not None or c.expired or self.proto.backlog is not None:
+            return None  # for do_playing itself
         return ("rtmp", self.proto.out_chunk_size, self.stream_id)
 
     def pack_shared(self, msgs: list, base: int) -> tuple:
@@ -392,12 +388,3 @@ class _RtmpSink(Sink):
 
     def send_shared(self, iov: list, wire: int, media: int) -> bool:
         return self.proto.try_send_iov(iov, wire)
-
-    def deliver(self) -> bool:
-        consumer = self.conn.consumer
-        if consumer is None or consumer.events or self._busy():
-            return False
-        msgs = consumer.dump()
-        if msgs and not self.proto.try_send_media(msgs, consumer.timestamp_base(), self.stream_id):
-            return False
-        return consumer.arm()

@@ -87,7 +87,7 @@ class RtmpProtocol:
         self.peer_buffer_length = 0
         self.packer = None
         self.last_read_full = False
-        self.backlog: list | None = None  # what try_send_media could not send; goes out first
+        self.backlog: list | None = None  # what try_send_iov could not send; goes out first
         self.corked: list | None = None  # messages held by batch()
 
     # -- timeouts ------------------------------------------------------------------
@@ -187,15 +187,10 @@ class RtmpProtocol:
             self.backlog = None
         self.send_bytes += sendmsg_all(self.sock, bufs, size)
 
-    def try_send_media(self, msgs: list, base: int, stream_id: int = 1) -> bool:
-        """``send_media`` that never waits, for a caller that must not yield (the hub
-        writing for a parked player). False when the kernel took part of it: the rest is
-        kept in ``backlog`` and goes out first on the next send (``flush``)."""
-        bufs, size = self.pack_media(msgs, base, stream_id)
-        return self.try_send_iov(bufs, size)
-
     def try_send_iov(self, bufs: list, size: int) -> bool:
-        """Send packed chunks (``pack_media``) without waiting."""
+        """Send packed chunks (``pack_media``) without waiting, for a caller that must not
+        yield (the hub writing for a parked player). False when the kernel took part of
+        them: the rest is kept in ``backlog`` and goes out first on the next send (``flush``)."""
         if self.backlog is not None:
             self.backlog.append(b"".join(bufs))  # a copy: the headers' buffer is reused
             return False
@@ -215,7 +210,7 @@ class RtmpProtocol:
         return bufs, packer.iovecs(msgs, base, self.out_chunk_size, bufs)
 
     def flush(self):
-        """Send what ``try_send_media`` left (blocking)."""
+        """Send what ``try_send_iov`` left (blocking)."""
         if self.backlog is not None:
             rest, self.backlog = self.backlog, None
             self.send_bytes += sendmsg_all(self.sock, rest)

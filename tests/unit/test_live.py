@@ -225,9 +225,6 @@ class RecordingSink:
         self.sent.append((iov, wire))
         return True
 
-    def deliver(self):
-        return False
-
 
 def test_due_steady_players_share_one_encoding_and_stay_parked():
     import gevent
@@ -277,3 +274,31 @@ def test_on_message_takes_aggregates_data_and_refuses_commands():
     assert src.on_message(RtmpMessage(AMF3_DATA, 0, 1, b"\x00" + meta))
     assert src.meta.metadata is not None
     assert not src.on_message(RtmpMessage(AMF0_COMMAND, 0, 1, amf0.encode_all("FCUnpublish", 3.0, None)))
+
+
+def test_a_parked_player_that_is_not_steady_gets_its_own_batch():
+    import gevent
+
+    src = make_source(time_jitter="off")
+    src.on_video(key(0))
+    c = src.create_consumer(mw_msgs=0, mw_sleep=0)
+    c.start_at([], src.base + len(src.msgs), True)  # waits for the next keyframe
+    c.started, c.fresh = True, False
+    c.sink = RecordingSink()
+    woke = []
+
+    def park():
+        c.wait(2.0)
+        woke.append(True)
+
+    job = gevent.spawn(park)
+    gevent.sleep(0)
+    RecordingSink.packs.clear()
+    src.on_video(inter(40))  # skipped: not a keyframe
+    src.on_video(key(80))
+    gevent.sleep(0.05)
+    # the frame before the keyframe was skipped by its own dump; the keyframe written for it
+    assert RecordingSink.packs == [((80,), 0)] and len(c.sink.sent) == 1
+    assert woke == []
+    c.dispose()
+    job.join(3)

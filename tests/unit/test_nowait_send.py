@@ -84,13 +84,13 @@ def test_send_nowait_keeps_errors_for_the_owner():
     a.close()
 
 
-def test_try_writev_keeps_chunk_framing_across_a_partial_send(tcp_pair):
+def test_try_send_body_keeps_chunk_framing_across_a_partial_send(tcp_pair):
     server, client = tcp_pair
     w = ResponseWriter(server)
     w.header()["Content-Type"] = "video/x-flv"
     w.write(b"FLV")  # headers + first chunk, blocking
     bodies = [os.urandom(700_000), os.urandom(500_000), os.urandom(10)]
-    results = [w.try_writev([memoryview(b)]) for b in bodies]
+    results = [w.try_send_body(*w.chunk_iov([memoryview(b)], len(b)), len(b)) for b in bodies]
     assert results[0] is False  # did not fit: kept
     assert w.backlog is not None
     assert results[1] is False and results[2] is False  # queued behind it, in order
@@ -106,12 +106,12 @@ def test_try_writev_keeps_chunk_framing_across_a_partial_send(tcp_pair):
     assert w.bytes_sent == len(got)
 
 
-def test_try_send_media_then_flush_keeps_the_chunk_stream_whole(tcp_pair):
+def test_try_send_iov_then_flush_keeps_the_chunk_stream_whole(tcp_pair):
     server, client = tcp_pair
     proto = RtmpProtocol(server)
     proto.out_chunk_size = 4096
     msgs = [RtmpMessage(VIDEO if i % 2 else AUDIO, 40 * i, 1, os.urandom(9000 + i)) for i in range(200)]
-    ok = [proto.try_send_media(msgs[i:i + 20], 0) for i in range(0, 200, 20)]
+    ok = [proto.try_send_iov(*proto.pack_media(msgs[i:i + 20], 0, 1)) for i in range(0, 200, 20)]
     assert ok[0] is False and proto.backlog is not None  # ~1.8 MB cannot fit
     assert not any(ok[1:])  # later batches queue behind the first
     total = proto.send_bytes + sum(len(b) for b in proto.backlog)
