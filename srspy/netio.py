@@ -43,12 +43,17 @@ def sendmsg_all(sock, bufs: list, size: int = -1) -> int:
         total += sent
 
 
-def send_nowait(sock, bufs: list, size: int) -> tuple:
+def send_nowait(sock, bufs: list, size: int, backlog: list | None = None) -> tuple:
     """ONE ``sendmsg`` that never waits, for a caller that must not yield (the hub
     writing for a parked player). Returns ``(sent, rest)``: ``rest`` is None when all
     ``size`` bytes went out, else what is left as one copied buffer (the callers' headers
-    live in buffers they reuse for their next batch). Errors are not raised here: the
-    owner's next blocking send of ``rest`` meets them again, in the owner's greenlet."""
+    live in buffers they reuse for their next batch). With a ``backlog`` (what an earlier
+    call left, not sent yet) nothing is sent: ``bufs`` is copied behind it, in order.
+    Errors are not raised here: the owner's next blocking send of ``rest`` meets them
+    again, in the owner's greenlet."""
+    if backlog is not None:
+        backlog.append(b"".join(bufs))
+        return 0, backlog
     if len(bufs) > IOV_MAX:
         return 0, [b"".join(bufs)]
     try:

@@ -151,15 +151,9 @@ class ResponseWriter:
         if not self.header_sent or self.finished or self.is_head:
             raise SrsError("http: try_send_body before the headers or after the end")
         self._count_body(size)
-        if self.backlog is not None:
-            self.backlog.append(b"".join(iov))  # a copy: the headers' buffer is reused
-            return False
-        sent, rest = send_nowait(self.sock, iov, wire)
+        sent, self.backlog = send_nowait(self.sock, iov, wire, self.backlog)
         self._sent(sent)
-        if rest is None:
-            return True
-        self.backlog = rest
-        return False
+        return self.backlog is None
 
     def flush(self) -> None:
         """Send what ``try_send_body`` left (blocking, in the owner's greenlet)."""

@@ -191,15 +191,9 @@ class RtmpProtocol:
         """Send packed chunks (``pack_media``) without waiting, for a caller that must not
         yield (the hub writing for a parked player). False when the kernel took part of
         them: the rest is kept in ``backlog`` and goes out first on the next send (``flush``)."""
-        if self.backlog is not None:
-            self.backlog.append(b"".join(bufs))  # a copy: the headers' buffer is reused
-            return False
-        sent, rest = send_nowait(self.sock, bufs, size)
+        sent, self.backlog = send_nowait(self.sock, bufs, size, self.backlog)
         self.send_bytes += sent
-        if rest is None:
-            return True
-        self.backlog = rest
-        return False
+        return self.backlog is None
 
     def pack_media(self, msgs: list, base: int, stream_id: int) -> tuple:
         """The chunks of a batch: ``(iovecs, size)`` (the headers live in a reused buffer)."""
