@@ -51,7 +51,7 @@ class RtmpConn:
         self.consumer = None
         self._recv_error = None
         self._commands: list = []
-        self.log = logger.bind(cid=self.cid, ip=self.ip)
+        self._read_watch = None  # while playing: starts the recv greenlet when the player sends
 
     # -- stats ---------------------------------------------------------------------
     @property
@@ -103,6 +103,8 @@ class RtmpConn:
         self.expired = True
         if self.consumer is not None:
             self.consumer.wakeup()
+        if self._read_watch is not None:
+            self._read_watch.stop()
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -110,16 +112,22 @@ class RtmpConn:
         self.rtmp.proto.close()
 
     # -- the cycle -------------------------------------------------------------------
+    def _deadline(self, what: str) -> gevent.Timeout:
+        """SRS_CONSTS_RTMP_TIMEOUT over a whole step of the session set-up (handshake and
+        connect, identify): one timer for the step rather than one per read."""
+        return gevent.Timeout(RTMP_TIMEOUT, Timeout(f"rtmp: {what} timeout, {RTMP_TIMEOUT:.0f}s"))
+
     def do_cycle(self):
         srv = self.server
-        self.sock.settimeout(RTMP_TIMEOUT)
+        self.sock.settimeout(None)  # the set-up steps run under _deadline
         # Commands go out as several small writes (connect's reply is five messages): with
         # Nagle on, each exchange would wait for a delayed ACK (40 ms). Media goes out in
         # merged writes, so no vhost needs Nagle: TCP_NODELAY is always set.
         self._set_nodelay()
-        self.rtmp.handshake()
-        logger.info("RTMP {} handshake ok", "complex" if self.rtmp.handshake_complex else "simple")
-        req = self.rtmp.connect_app(self.req)
+        with self._deadline("handshake"):
+            self.rtmp.handshake()
+            logger.info("RTMP {} handshake ok", "complex" if self.rtmp.handshake_complex else "simple")
+            req = self.rtmp.connect_app(self.req)
         req.ip = self.ip
         vconf = self._resolve_vhost(req)
         logger.info(
@@ -138,7 +146,10 @@ class RtmpConn:
         )
         self.connected = True
         while True:
-            ident = self.rtmp.identify_client()
+            self.sock.settimeout(None)
+            with self._deadline("identify"):
+                ident = self.rtmp.identify_client()
+            self.sock.settimeout(RTMP_TIMEOUT)
             try:
                 self.service(ident)
                 return
@@ -276,12 +287,28 @@ class RtmpConn:
             self.rtmp.start_play()
             msgs = consumer.dump()
             if msgs:
-                proto.send_media(msgs, consumer.timestamp_base(), self.rtmp.stream_id)
-        recv = spawn_with_context(self._recv_while_playing, cid=self.cid, ip=self.ip)
+                proto.send_media(msgs, consumer.timestamp_base(), self.rtmp.stream_id, shared=True)
+        # The recv side (SrsQueueRecvThread) starts when the player first sends something:
+        # most players send nothing for seconds (an acknowledgement per window), and a
+        # greenlet spawned per join is work done before the next player's join.
+        recv = None
+
+        def readable():
+            nonlocal recv
+            watch.stop()
+            if recv is None and not self.expired:
+                recv = spawn_with_context(self._recv_while_playing, cid=self.cid, ip=self.ip)
+
+        watch = self._read_watch = gevent.get_hub().loop.io(self.sock.fileno(), 1)
+        watch.start(readable)
         try:
             self.do_playing(consumer)
         finally:
-            recv.kill()  # it must be gone before anyone reads this socket again
+            watch.stop()
+            watch.close()
+            self._read_watch = None
+            if recv is not None:
+                recv.kill()  # it must be gone before anyone reads this socket again
             consumer.sink = None
             consumer.dispose()
             self.consumer = None
@@ -332,9 +359,10 @@ class RtmpConn:
                     rtmp.on_status("NetStream.Play.UnpublishNotify", "The stream is unpublished")
                 elif ev == "publish":
                     rtmp.on_status("NetStream.Play.PublishNotify", "The stream is published")
+            fresh = consumer.fresh
             msgs = consumer.dump()
             if msgs:
-                proto.send_media(msgs, consumer.timestamp_base(), sid)
+                proto.send_media(msgs, consumer.timestamp_base(), sid, shared=fresh)
             else:
                 proto.flush()
             if deadline is not None:

@@ -106,3 +106,35 @@ class RtmpChunkPacker:
                 total += len(c3) * (len(slices) - 1)
             total += size
         return total
+
+
+class SharedPacks:
+    """Chunked batches kept for the players that send the same messages with the same
+    timestamp base: players that joined at one keyframe catch up through the same GOP,
+    a few messages a write, so the first one there chunks a batch and the others send
+    the same buffers. Keyed by the messages themselves (held by the entry, so their ids
+    stay theirs); small and bounded, oldest out first."""
+
+    __slots__ = ("entries", "limit")
+
+    def __init__(self, limit: int = 32):
+        self.entries: dict = {}
+        self.limit = limit
+
+    def pack(self, msgs: list, base: int, chunk_size: int, stream_id: int) -> tuple:
+        """``(iovecs, size)`` of ``msgs``; the iovecs are shared: never change them."""
+        key = (base, chunk_size, stream_id, *map(id, msgs))
+        entries = self.entries
+        hit = entries.get(key)
+        if hit is not None:
+            return hit[1], hit[2]
+        bufs: list = []
+        size = RtmpChunkPacker(stream_id, len(msgs)).iovecs(msgs, base, chunk_size, bufs)
+        if len(entries) >= self.limit:
+            del entries[next(iter(entries))]
+        entries[key] = (msgs, bufs, size)
+        return bufs, size
+
+
+shared_packs = SharedPacks()
+

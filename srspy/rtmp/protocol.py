@@ -22,7 +22,7 @@ from .message import (
     CID_PROTOCOL_CONTROL, SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, UC_PING_REQUEST, UC_PING_RESPONSE,
     UC_SET_BUFFER_LENGTH, USER_CONTROL, WINDOW_ACK_SIZE, RtmpMessage,
 )
-from .packer import RtmpChunkPacker
+from .packer import RtmpChunkPacker, shared_packs
 
 RECV_BUFFER = 64 * 1024  # the most one recv_into takes (a publisher's buffer grows to it)
 RECV_BUFFER_START = 4 * 1024  # what every connection starts with: players send little
@@ -143,17 +143,24 @@ class RtmpProtocol:
 
     # -- writing -------------------------------------------------------------------
     def send_message(self, msg: RtmpMessage, cs_id: int | None = None):
-        data = self.encoder.encode(msg, cs_id if cs_id is not None else (msg.cs_id or CID_OVER_CONNECTION))
+        self.send_encoded(self.encoder.encode(msg, cs_id if cs_id is not None else (msg.cs_id or CID_OVER_CONNECTION)))
+        if msg.type == SET_CHUNK_SIZE:
+            self.chunk_size_sent(_U32.unpack_from(msg.payload)[0])
+
+    def chunk_size_sent(self, n: int):
+        """A Set Chunk Size of ``n`` went out: what follows is chunked at ``n``."""
+        self.encoder.set_chunk_size(n)
+        self.out_chunk_size = n
+
+    def send_encoded(self, data: bytes):
+        """Chunks already encoded at the out chunk size (a reply kept from an earlier
+        connection): sent as they are, or held by ``batch()``."""
         if self.corked is not None:
             self.corked.append(data)
         else:
             self.flush()
             self.sock.sendall(data)
             self.send_bytes += len(data)
-        if msg.type == SET_CHUNK_SIZE:
-            n = _U32.unpack_from(msg.payload)[0]
-            self.encoder.set_chunk_size(n)
-            self.out_chunk_size = n
 
     @contextmanager
     def batch(self):
@@ -174,11 +181,15 @@ class RtmpProtocol:
     def send_command(self, name: str, transaction_id: float, *args, stream_id: int = 0, cs_id: int = CID_OVER_CONNECTION):
         self.send_message(command_msg(name, transaction_id, *args, stream_id=stream_id, cs_id=cs_id))
 
-    def send_media(self, msgs: list, base: int, stream_id: int = 1):
-        """The play hot path: one batch, one sendmsg loop."""
-        bufs, size = self.pack_media(msgs, base, stream_id)
+    def send_media(self, msgs: list, base: int, stream_id: int = 1, shared: bool = False):
+        """The play hot path: one batch, one sendmsg loop. ``shared``: other players are
+        likely to send the same batch (catching up after joining): chunk it once for all."""
+        if shared:
+            bufs, size = shared_packs.pack(msgs, base, self.out_chunk_size, stream_id)
+        else:
+            bufs, size = self.pack_media(msgs, base, stream_id)
         if self.corked is not None:  # inside batch(): sent at its end
-            own = self.packer.buf  # headers live in the packer's reused buffer: copy them
+            own = self.packer.buf if self.packer is not None else None  # reused: copy its headers
             self.corked.extend(bytes(b) if type(b) is memoryview and b.obj is own else b for b in bufs)
             return
         if self.backlog is not None:

@@ -82,6 +82,31 @@ def status_info(code: str, description: str, level: str = "status", **extra) -> 
     return info
 
 
+# Replies that are the same bytes for every client (the play onStatus sequence, the
+# control messages before connect's _result, ...), encoded once per key and out chunk
+# size. Bounded: cleared when full.
+_REPLIES: dict = {}
+_REPLIES_MAX = 256
+# connect's _result up to its last value (srs_id, the connection's id), per transaction
+# id, objectEncoding and server address
+_RESULT_HEADS: dict = {}
+_RESULT_TAIL = b"\x00\x00\x09\x00\x00\x09"  # ends the data array, then the info object
+
+
+def _encoded(proto: RtmpProtocol, key: tuple, build) -> bytes:
+    """The chunks of the messages ``build()`` makes, encoded at the protocol's out chunk
+    size; kept under ``key`` for the next connection."""
+    enc = proto.encoder
+    key = key + (enc.chunk_size,)
+    data = _REPLIES.get(key)
+    if data is None:
+        data = b"".join([enc.encode(m, m.cs_id or CID_OVER_CONNECTION) for m in build()])
+        if len(_REPLIES) >= _REPLIES_MAX:
+            _REPLIES.clear()
+        _REPLIES[key] = data
+    return data
+
+
 class RtmpServer:
     """One client's RTMP session, server side."""
 
@@ -154,25 +179,38 @@ class RtmpServer:
     def _response_connect_app(self, req: Request, out_ack_size: int, in_ack_size: int, chunk_size: int,
                               server_ip: str, cid: str):
         p = self.proto
-        p.send_message(window_ack_size_msg(out_ack_size))
         if in_ack_size:
             p.in_ack_window = in_ack_size
-        p.send_message(set_peer_bandwidth_msg(out_ack_size, 2))
-        p.send_message(set_chunk_size_msg(chunk_size))
-        data = amf0.EcmaArray()
-        data["version"] = FMS_VERSION
-        data["srs_sig"] = SIGNATURE
-        data["srs_server"] = SERVER
-        data["srs_license"] = "MIT"
-        data["srs_url"] = "https://github.com/srspy/srspy"
-        data["srs_version"] = __version__
-        data["srs_server_ip"] = server_ip
-        data["srs_pid"] = float(os.getpid())
-        data["srs_id"] = cid
-        props = {"fmsVer": f"FMS/{FMS_VERSION}", "capabilities": 127.0, "mode": 1.0}
-        info = status_info("NetConnection.Connect.Success", "Connection succeeded", objectEncoding=req.object_encoding, data=data)
-        p.send_command("_result", self.connect_tid, props, info)
-        p.send_command("onBWDone", 0.0, None)
+        p.send_encoded(_encoded(p, ("connect", out_ack_size, chunk_size), lambda: (
+            window_ack_size_msg(out_ack_size), set_peer_bandwidth_msg(out_ack_size, 2), set_chunk_size_msg(chunk_size))))
+        p.chunk_size_sent(chunk_size)
+        p.send_message(RtmpMessage(AMF0_COMMAND, 0, 0, self._connect_result(req, server_ip, cid), CID_OVER_CONNECTION))
+        p.send_encoded(_encoded(p, ("onBWDone",), lambda: (command_msg("onBWDone", 0.0, None),)))
+
+    def _connect_result(self, req: Request, server_ip: str, cid: str) -> bytes:
+        """The AMF0 of connect's ``_result``; all but the connection id is kept for the next one."""
+        key = (self.connect_tid, req.object_encoding, server_ip)
+        head = _RESULT_HEADS.get(key)
+        if head is None:
+            data = amf0.EcmaArray()
+            data["version"] = FMS_VERSION
+            data["srs_sig"] = SIGNATURE
+            data["srs_server"] = SERVER
+            data["srs_license"] = "MIT"
+            data["srs_url"] = "https://github.com/srspy/srspy"
+            data["srs_version"] = __version__
+            data["srs_server_ip"] = server_ip
+            data["srs_pid"] = float(os.getpid())
+            data["srs_id"] = ""  # last: the part that differs per connection
+            props = {"fmsVer": f"FMS/{FMS_VERSION}", "capabilities": 127.0, "mode": 1.0}
+            info = status_info("NetConnection.Connect.Success", "Connection succeeded",
+                               objectEncoding=req.object_encoding, data=data)
+            full = amf0.encode_all("_result", float(self.connect_tid), props, info)
+            head = full[: -len(amf0.encode("") + _RESULT_TAIL)]
+            if len(_RESULT_HEADS) >= _REPLIES_MAX:
+                _RESULT_HEADS.clear()
+            _RESULT_HEADS[key] = head
+        return head + amf0.encode(cid) + _RESULT_TAIL
 
     def response_connect_reject(self, description: str):
         info = status_info("NetConnection.Connect.Rejected", description, level="error")
@@ -239,17 +277,24 @@ class RtmpServer:
 
     # -- play / publish status -------------------------------------------------------
     def on_status(self, code: str, description: str, level: str = "status", **extra):
+        self.proto.send_message(self._status_msg(code, description, level, **extra))
+
+    def _status_msg(self, code: str, description: str, level: str = "status", **extra) -> RtmpMessage:
         info = status_info(code, description, level, clientid=STATUS_CLIENT_ID, **extra)
-        self.proto.send_message(command_msg("onStatus", 0.0, None, info, stream_id=self.stream_id, cs_id=CID_OVER_STREAM))
+        return command_msg("onStatus", 0.0, None, info, stream_id=self.stream_id, cs_id=CID_OVER_STREAM)
 
     def start_play(self):
         """StreamBegin, NetStream.Play.Reset, NetStream.Play.Start, |RtmpSampleAccess (SRS 3.8)."""
-        p = self.proto
-        with p.batch():
-            p.send_message(user_control_msg(UC_STREAM_BEGIN, self.stream_id))
-            self.on_status("NetStream.Play.Reset", "Playing and resetting stream.", details="stream")
-            self.on_status("NetStream.Play.Start", "Started playing stream.", details="stream")
-            p.send_message(RtmpMessage(AMF0_DATA, 0, self.stream_id, amf0.encode_all("|RtmpSampleAccess", True, True), CID_OVER_STREAM))
+        self.proto.send_encoded(_encoded(self.proto, ("play", self.stream_id), self._play_replies))
+
+    def _play_replies(self) -> tuple:
+        sid = self.stream_id
+        return (
+            user_control_msg(UC_STREAM_BEGIN, sid),
+            self._status_msg("NetStream.Play.Reset", "Playing and resetting stream.", details="stream"),
+            self._status_msg("NetStream.Play.Start", "Started playing stream.", details="stream"),
+            RtmpMessage(AMF0_DATA, 0, sid, amf0.encode_all("|RtmpSampleAccess", True, True), CID_OVER_STREAM),
+        )
 
     def on_play_pause(self, paused: bool):
         if paused:

@@ -42,6 +42,14 @@ class RawRtmp:
         self.command("connect", 1.0, {"app": app, "tcUrl": tc_url or f"rtmp://127.0.0.1/{app}", "objectEncoding": 0.0})
         return self.until_command("_result")
 
+    def publish(self, stream: str, app: str = "live"):
+        """connect, createStream and publish ``stream`` (Flash style) up to Publish.Start."""
+        self.connect(app)
+        self.command("createStream", 2.0, None)
+        self.until_command("_result")
+        self.command("publish", 3.0, None, stream, "live", stream_id=1)
+        return self.until_command("onStatus", "NetStream.Publish.Start")
+
     def read(self) -> list:
         d = self.sock.recv(65536)
         if not d:

@@ -84,11 +84,7 @@ def test_idle_player_close_is_noticed(make_server):
     srv = make_server()
     pub = RawRtmp(srv.rtmp_ports[0])
     pub.handshake()
-    pub.connect()
-    pub.command("createStream", 2.0, None)
-    pub.until_command("_result")
-    pub.command("publish", 3.0, None, "idle", "live", stream_id=1)
-    pub.until_command("onStatus", "NetStream.Publish.Start")
+    pub.publish("idle")
     from srspy.rtmp.message import AUDIO, RtmpMessage
 
     pub.send(RtmpMessage(AUDIO, 0, 1, b"\xaf\x00\x12\x10"), 4)

@@ -21,11 +21,7 @@ class Publisher:
     def __init__(self, port):
         self.c = RawRtmp(port)
         self.c.handshake()
-        self.c.connect()
-        self.c.command("createStream", 2.0, None)
-        self.c.until_command("_result")
-        self.c.command("publish", 3.0, None, "ok", "live", stream_id=1)
-        self.c.until_command("onStatus", "NetStream.Publish.Start")
+        self.c.publish("ok")
         self.c.send(RtmpMessage(VIDEO, 0, 1, AVC_SH), 6)
         self.ts = 0
         self.g = gevent.spawn(self.run)
@@ -126,11 +122,7 @@ def test_publish_timeouts(make_server):
     srv = make_server(vhost_extra="publish { firstpkt_timeout 1000; normal_timeout 1000; }")
     c = RawRtmp(srv.rtmp_ports[0])
     c.handshake()
-    c.connect()
-    c.command("createStream", 2.0, None)
-    c.until_command("_result")
-    c.command("publish", 3.0, None, "silent", "live", stream_id=1)
-    c.until_command("onStatus", "NetStream.Publish.Start")
+    c.publish("silent")
     t0 = gevent.time.time()
     assert c.closed_within(4.0)
     assert 0.8 < gevent.time.time() - t0 < 3.0
