@@ -347,6 +347,8 @@ class RtmpConn:
         if self.req.duration and self.req.duration > 0:
             deadline = time.monotonic() + self.req.duration / 1000.0
         while True:
+            # first: playing() sent the first picture, the rest of the GOP waits its turn
+            consumer.wait(1.0)
             if self._recv_error is not None:
                 raise self._recv_error
             if self.expired:
@@ -371,7 +373,6 @@ class RtmpConn:
                     return
             elif consumer.started and consumer.sink is None:
                 consumer.sink = _RtmpSink(self, sid)
-            consumer.wait(1.0)
 
     def _play_commands(self, consumer):
         cmds, self._commands = self._commands, []
