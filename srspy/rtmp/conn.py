@@ -323,6 +323,7 @@ class RtmpConn:
     def _recv_while_playing(self):
         """Port of SrsQueueRecvThread: read the player's commands while we send it media."""
         proto = self.rtmp.proto
+        proto.replies_nowait = True  # the play side owns the writes
         try:
             while True:
                 try:
@@ -332,7 +333,7 @@ class RtmpConn:
                 for m in msgs:
                     if m.type in (AMF0_COMMAND, AMF3_COMMAND):
                         self._commands.append(m)
-                if self._commands and self.consumer is not None:
+                if (self._commands or proto.backlog is not None) and self.consumer is not None:
                     self.consumer.wakeup()
         except BaseException as e:  # noqa: BLE001 - handed to the play loop
             self._recv_error = e if isinstance(e, Exception) else ClientClosed("rtmp: recv stopped")
@@ -365,8 +366,7 @@ class RtmpConn:
             msgs = consumer.dump()
             if msgs:
                 proto.send_media(msgs, consumer.timestamp_base(), sid, shared=fresh)
-            else:
-                proto.flush()
+            proto.flush()  # what the hub's write or the recv side's replies left
             if deadline is not None:
                 if time.monotonic() >= deadline:
                     logger.info("play duration reached, stop")

@@ -88,6 +88,11 @@ class RtmpProtocol:
         self.packer = None
         self.last_read_full = False
         self.backlog: list | None = None  # what try_send_iov could not send; goes out first
+        # A player's recv side reads in a greenlet of its own: its replies (acknowledgements,
+        # ping responses) then never wait (see reply); ``writing``: the owner's blocking
+        # send is under way, and the stream may be in the middle of a message.
+        self.replies_nowait = False
+        self.writing = False
         self.corked: list | None = None  # messages held by batch()
 
     # -- timeouts ------------------------------------------------------------------
@@ -112,7 +117,7 @@ class RtmpProtocol:
             self.rview = memoryview(self.rbuf)
         if self.in_ack_window and self.recv_bytes - self.last_ack >= self.in_ack_window:
             self.last_ack = self.recv_bytes
-            self.send_message(acknowledgement_msg(self.recv_bytes))
+            self.reply(acknowledgement_msg(self.recv_bytes))
         out = []
         for m in msgs:
             if m.type <= SET_PEER_BANDWIDTH:
@@ -136,12 +141,38 @@ class RtmpProtocol:
         elif t == USER_CONTROL and len(p) >= 2:
             event = struct.unpack_from(">H", p)[0]
             if event == UC_PING_REQUEST and len(p) >= 6:
-                self.send_message(user_control_msg(UC_PING_RESPONSE, _U32.unpack_from(p, 2)[0]))
+                self.reply(user_control_msg(UC_PING_RESPONSE, _U32.unpack_from(p, 2)[0]))
             elif event == UC_SET_BUFFER_LENGTH and len(p) >= 10:
                 self.peer_buffer_length = _U32.unpack_from(p, 6)[0]
         # SET_CHUNK_SIZE and ABORT are applied by the decoder; ACKNOWLEDGEMENT needs nothing.
 
     # -- writing -------------------------------------------------------------------
+    def reply(self, msg: RtmpMessage):
+        """A protocol reply to what was read. With ``replies_nowait`` (the reader is not the
+        greenlet that owns the writes) it never waits: it goes out now, between messages,
+        when no send is under way and nothing is kept; otherwise it is kept in ``backlog``,
+        in order, for the owner's next send (``flush``)."""
+        if not self.replies_nowait:
+            self.send_message(msg)
+            return
+        data = self.encoder.encode(msg, msg.cs_id or CID_PROTOCOL_CONTROL)
+        if self.writing:
+            if self.backlog is None:
+                self.backlog = [data]
+            else:
+                self.backlog.append(data)
+            return
+        sent, self.backlog = send_nowait(self.sock, [data], len(data), self.backlog)
+        self.send_bytes += sent
+
+    def _write(self, bufs: list, size: int = -1):
+        """The owner's blocking send."""
+        self.writing = True
+        try:
+            self.send_bytes += sendmsg_all(self.sock, bufs, size)
+        finally:
+            self.writing = False
+
     def send_message(self, msg: RtmpMessage, cs_id: int | None = None):
         self.send_encoded(self.encoder.encode(msg, cs_id if cs_id is not None else (msg.cs_id or CID_OVER_CONNECTION)))
         if msg.type == SET_CHUNK_SIZE:
@@ -158,9 +189,9 @@ class RtmpProtocol:
         if self.corked is not None:
             self.corked.append(data)
         else:
-            self.flush()
-            self.sock.sendall(data)
-            self.send_bytes += len(data)
+            if self.backlog is not None:
+                self.flush()
+            self._write([data], len(data))
 
     @contextmanager
     def batch(self):
@@ -175,8 +206,9 @@ class RtmpProtocol:
         finally:
             out, self.corked = self.corked, None
         if out:
-            self.flush()
-            self.send_bytes += sendmsg_all(self.sock, out)
+            if self.backlog is not None:
+                self.flush()
+            self._write(out)
 
     def send_command(self, name: str, transaction_id: float, *args, stream_id: int = 0, cs_id: int = CID_OVER_CONNECTION):
         self.send_message(command_msg(name, transaction_id, *args, stream_id=stream_id, cs_id=cs_id))
@@ -196,7 +228,7 @@ class RtmpProtocol:
             bufs = self.backlog + bufs
             size = -1
             self.backlog = None
-        self.send_bytes += sendmsg_all(self.sock, bufs, size)
+        self._write(bufs, size)
 
     def try_send_iov(self, bufs: list, size: int) -> bool:
         """Send packed chunks (``pack_media``) without waiting, for a caller that must not
@@ -216,9 +248,9 @@ class RtmpProtocol:
 
     def flush(self):
         """Send what ``try_send_iov`` left (blocking)."""
-        if self.backlog is not None:
+        while self.backlog is not None:  # replies may be kept while the rest goes out
             rest, self.backlog = self.backlog, None
-            self.send_bytes += sendmsg_all(self.sock, rest)
+            self._write(rest)
 
     def close(self):
         try:

@@ -9,13 +9,13 @@ for parked players (publisher side, never waiting) are cut short by the kernel a
 rest must go out first, in order.
 """
 
-import socket
 import time
 
 import gevent
 import pytest
 from helpers.flvclient import FlvPlayer
 from helpers.media import publish_args, wait_published
+from helpers.net import shrink_server_sndbuf
 from helpers.rtmpraw import RawRtmp
 
 from srspy.kernel.flv import iter_tags
@@ -24,22 +24,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 N = 50
 SLOW = 3  # of each kind
 LOWLAT = "min_latency on; play { mw_latency 0; }"
-
-
-def shrink_server_sndbuf(srv, client_sock):
-    """Small buffers both sides of ``client_sock`` (no autotuning): 4 KiB to send on the
-    server, 4 KiB to receive here."""
-    client_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    me = client_sock.getsockname()
-    for c in list(srv.stat.clients.values()):
-        sock = getattr(c.conn, "sock", None)
-        try:
-            if sock is not None and sock.getpeername() == me:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def stall(started: float):

@@ -50,6 +50,14 @@ class RawRtmp:
         self.command("publish", 3.0, None, stream, "live", stream_id=1)
         return self.until_command("onStatus", "NetStream.Publish.Start")
 
+    def play(self, stream: str, app: str = "live"):
+        """connect, createStream and play ``stream`` up to Play.Start."""
+        self.connect(app)
+        self.command("createStream", 2.0, None)
+        self.until_command("_result")
+        self.command("play", 3.0, None, stream, stream_id=1)
+        return self.until_command("onStatus", "NetStream.Play.Start")
+
     def read(self) -> list:
         d = self.sock.recv(65536)
         if not d:

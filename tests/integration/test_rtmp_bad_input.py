@@ -96,11 +96,7 @@ def test_bad_input_closes_only_its_connection(make_server, case, capfd):
     pub = Publisher(srv.rtmp_ports[0])
     player = RawRtmp(srv.rtmp_ports[0])
     player.handshake()
-    player.connect()
-    player.command("createStream", 2.0, None)
-    player.until_command("_result")
-    player.command("play", 3.0, None, "ok", stream_id=1)
-    player.until_command("onStatus", "NetStream.Play.Start")
+    player.play("ok")
     bad = BAD_INPUTS[case](srv.rtmp_ports[0])
     assert bad.closed_within(5.0), f"{case}: the server kept the bad connection open"
     # the player keeps receiving media from the publisher, and new clients still connect
