@@ -14,6 +14,10 @@ DEFAULT_APP = "__defaultApp__"
 RTMP_DEFAULT_PORT = 1935
 
 
+_NO_SPACE = str.maketrans("", "", " \r\n\t")
+_NO_SLASH_OR_SPACE = str.maketrans("", "", " \r\n\t/")
+
+
 class Request:
     """What SRS calls SrsRequest: one client's view of a stream."""
 
@@ -55,12 +59,10 @@ class Request:
 
     def strip(self):
         """Remove spaces, CR/LF/TAB everywhere and surrounding ``/`` from app and stream."""
-        def clean(s: str) -> str:
-            return "".join(ch for ch in s if ch not in " \r\n\t")
-        self.host = clean(self.host).replace("/", "")
-        self.vhost = clean(self.vhost).replace("/", "")
-        self.app = clean(self.app).strip("/")
-        self.stream = clean(self.stream).strip("/")
+        self.host = self.host.translate(_NO_SLASH_OR_SPACE)
+        self.vhost = self.vhost.translate(_NO_SLASH_OR_SPACE)
+        self.app = self.app.translate(_NO_SPACE).strip("/")
+        self.stream = self.stream.translate(_NO_SPACE).strip("/")
 
     def update_auth(self, other: "Request"):
         """A newer request for the same stream refreshes the auth-related fields."""

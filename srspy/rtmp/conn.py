@@ -142,7 +142,7 @@ class RtmpConn:
         chunk_size = vconf.get("chunk_size") or srv.config.get("chunk_size")
         self.rtmp.response_connect_app(
             req, out_ack_size=vconf["out_ack_size"], in_ack_size=vconf["in_ack_size"], chunk_size=chunk_size,
-            server_ip=self.sock.getsockname()[0], cid=self.cid,
+            server_ip=self._local_ip(), cid=self.cid,
         )
         self.connected = True
         while True:
@@ -157,6 +157,14 @@ class RtmpConn:
                 logger.info("client identify again (republish or closeStream)")
                 self.type = ""
                 continue
+
+    def _local_ip(self) -> str:
+        """The address the client reached us at (srs_server_ip); empty on a Unix socket."""
+        try:
+            name = self.sock.getsockname()
+        except OSError:
+            return ""
+        return name[0] if isinstance(name, tuple) else ""
 
     def _resolve_vhost(self, req: Request) -> dict:
         found = self.server.config.resolve_vhost(req.vhost)

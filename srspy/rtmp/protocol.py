@@ -221,8 +221,11 @@ class RtmpProtocol:
         else:
             bufs, size = self.pack_media(msgs, base, stream_id)
         if self.corked is not None:  # inside batch(): sent at its end
-            own = self.packer.buf if self.packer is not None else None  # reused: copy its headers
-            self.corked.extend(bytes(b) if type(b) is memoryview and b.obj is own else b for b in bufs)
+            if shared or self.packer is None:
+                self.corked.extend(bufs)
+            else:  # the headers live in the packer's reused buffer: copy them
+                own = self.packer.buf
+                self.corked.extend(bytes(b) if type(b) is memoryview and b.obj is own else b for b in bufs)
             return
         if self.backlog is not None:
             bufs = self.backlog + bufs

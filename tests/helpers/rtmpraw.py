@@ -11,8 +11,10 @@ from srspy.rtmp.message import AMF0_COMMAND, RtmpMessage
 
 
 class RawRtmp:
-    def __init__(self, port: int, timeout: float = 5.0, host: str = "127.0.0.1"):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port: int | None = None, timeout: float = 5.0, host: str = "127.0.0.1", sock=None):
+        """Connect to ``host:port``, or speak over ``sock`` (any connected stream socket)."""
+        self.sock = sock if sock is not None else socket.create_connection((host, port), timeout=timeout)
+        self.sock.settimeout(timeout)
         self.enc = ChunkEncoder(128)
         self.dec = ChunkDecoder()
         self.msgs: list = []

@@ -144,3 +144,24 @@ def test_setup_deadline_closes_a_silent_client(make_server, monkeypatch):
     c.close()
     gevent.sleep(0.2)
     assert not srv.conns
+
+
+def test_a_client_over_a_unix_socket(make_server):
+    """An embedding application may hand the server any stream socket: over a Unix socket
+    the connect reply has no server address, and the session goes on."""
+    import socket
+
+    srv = make_server()
+    ours, theirs = socket.socketpair()
+    g = gevent.spawn(srv._handle_rtmp, ours, ("unix", 0))
+    c = RawRtmp(sock=theirs)
+    c.handshake()
+    c.connect()
+    result = next(amf0.decode_all(m.payload) for m in c.msgs if m.type == AMF0_COMMAND and amf0.decode_all(m.payload)[0] == "_result")
+    assert result[3]["code"] == "NetConnection.Connect.Success"
+    assert result[3]["data"]["srs_server_ip"] == ""
+    c.command("createStream", 2.0, None)
+    assert c.until_command("_result")[3] == 1.0
+    c.close()
+    g.join(5)
+    assert g.dead
