@@ -168,7 +168,9 @@ class _FlvPlayer(Sink):
         consumer = self.consumer
         w = self.w
         while True:
-            consumer.wait(1.0)
+            # woken, never polled: by the source (a merged write due, an event, a publisher
+            # that paused) or by the close watcher when the client goes away
+            consumer.wait(None)
             if self.closed or self.conn.closed:
                 raise ClientClosed("flv: player closed")
             w.flush()

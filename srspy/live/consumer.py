@@ -257,15 +257,16 @@ class LiveConsumer:
         if not self.arm():
             return
         self.waiting = True
-        self.event.clear()
         try:
             self.event.wait(timeout)
         finally:
             self.waiting = False
+        self.event.clear()
 
     def wakeup(self):
-        if self.waiting:
-            self.event.set()
+        """Wake the player; a wake that comes while it is not waiting (busy sending, or in
+        its catch-up turn) is kept: its next wait returns at once."""
+        self.event.set()
 
     def notify(self, event: str):
         """Queue a stream event for the player (``publish``, ``unpublish``) and wake it."""

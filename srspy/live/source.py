@@ -40,6 +40,11 @@ from .meta import MetaCache
 SOURCE_CLEANUP_S = 3.0  # SRS_SOURCE_CLEANUP: a source with no users dies after this
 PURE_AUDIO_GUESS_COUNT = 115  # SRS: that many audio messages after the last video => audio only
 TRIM_EVERY = 32
+# Players wait for their merged write until the stream's timestamps move mw_latency on;
+# when no message comes for this long (the publisher paused, or stopped sending without
+# unpublishing), what they wait for is written anyway: SRS's consumer waits at most
+# mw_latency (SRS_PERF_MW_SLEEP, 350 ms) for more.
+TAIL_S = 0.35
 
 _waiter_ids = itertools.count()
 
@@ -100,6 +105,7 @@ class LiveSource:
         self.waiters: list = []  # heap of (wake_ts, id, consumer, token)
         self.idle_waiters: list = []  # (consumer, token) waiting for the next message
         self.due: list | None = None  # consumers whose merged write is due (_flush_due)
+        self.tail = None  # timer: waiting players are written when the publisher pauses (_tail)
         self.hub = gevent.get_hub()
         self.video_info: dict | None = None
         self.audio_info: dict | None = None
@@ -291,6 +297,8 @@ class LiveSource:
                 self.hub.loop.run_callback(self._flush_due)
             else:
                 self.due.extend(due)
+        if waiters:
+            self.tail.again(self._tail)  # TAIL_S from this message on
         self.appended += 1
         if self.appended % TRIM_EVERY == 0:
             self._trim()
@@ -349,6 +357,25 @@ class LiveSource:
 
     def add_waiter(self, consumer, wake_ts: int):
         heapq.heappush(self.waiters, (wake_ts, next(_waiter_ids), consumer, consumer.wait_token))
+        tail = self.tail
+        if tail is None:
+            tail = self.tail = self.hub.loop.timer(TAIL_S, TAIL_S)
+        if not tail.active:
+            tail.start(self._tail)
+
+    def _tail(self):
+        """No message for TAIL_S while players wait for their merged write: write them
+        what they have (as if their wait timed out), through the same path as a due write."""
+        self.tail.stop()
+        waiters, self.waiters = self.waiters, []
+        due = [entry[2] for entry in waiters if entry[2].wait_token == entry[3] and entry[2].waiting]
+        if not due:
+            return
+        if self.due is None:
+            self.due = due
+            self._flush_due()
+        else:
+            self.due.extend(due)
 
     def _trim(self):
         """Drop the head of the log that no consumer, nor the GOP cache, still needs;

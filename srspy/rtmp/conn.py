@@ -356,8 +356,11 @@ class RtmpConn:
         if self.req.duration and self.req.duration > 0:
             deadline = time.monotonic() + self.req.duration / 1000.0
         while True:
-            # first: playing() sent the first picture, the rest of the GOP waits its turn
-            consumer.wait(1.0)
+            # first: playing() sent the first picture, the rest of the GOP waits its turn.
+            # Woken, never polled: by the source (a merged write due, an event, a publisher
+            # that paused), the recv side (a command, an error, a reply kept) or a kick;
+            # only a play duration times out.
+            consumer.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if self._recv_error is not None:
                 raise self._recv_error
             if self.expired:

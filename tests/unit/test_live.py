@@ -158,6 +158,52 @@ def test_wait_wakes_on_merged_write_condition():
     assert woke == [5]
 
 
+def test_a_paused_publisher_does_not_hold_back_what_players_wait_for():
+    """The merged-write wake follows the stream's timestamps; when no message comes for
+    TAIL_S the waiting players are written what they have, as SRS's timed wait does."""
+    import gevent
+
+    from srspy.live.source import TAIL_S
+
+    src = make_source(time_jitter="off")
+    src.on_video(key(0))
+    c = src.create_consumer(mw_msgs=8, mw_sleep=350)
+    c.start_at([], src.base + len(src.msgs), False)
+    woke = []
+
+    def player():
+        c.wait(None)  # no timeout of its own
+        woke.append(gevent.get_hub().loop.now())
+
+    g = gevent.spawn(player)
+    gevent.sleep(0)
+    src.on_video(inter(40))
+    src.on_video(inter(80))  # then the publisher pauses
+    sent = gevent.get_hub().loop.now()
+    gevent.sleep(TAIL_S / 2)
+    assert woke == []
+    g.join(2)
+    assert woke and TAIL_S * 0.8 <= woke[0] - sent <= TAIL_S + 0.3
+    assert [m.timestamp for m in c.dump()] == [40, 80]
+    assert not src.tail.active  # nobody waits any more
+
+
+def test_a_wake_while_busy_is_kept():
+    """A command or event that comes while the player is not parked (sending) makes its
+    next wait return at once, even with no timeout."""
+    import gevent
+
+    src = make_source(time_jitter="off")
+    src.on_video(key(0))
+    c = src.create_consumer(mw_msgs=8, mw_sleep=350)
+    c.start_at([], src.base + len(src.msgs), False)
+    c.fresh = False
+    c.wakeup()
+    with gevent.Timeout(2):
+        c.wait(None)  # returns: the wake was kept
+    c.wait(0.01)  # and it was used up: this one waits out its timeout
+
+
 def test_source_manager_collects_dead_sources():
     from srspy.live.source import SOURCE_CLEANUP_S, SourceManager
     from srspy.request import Request, discover_tc_url
