@@ -29,6 +29,15 @@ def make_source(**kw):
     return src
 
 
+def consumer_at_live_edge(mw_msgs: int, mw_sleep: int):
+    """A source that published a keyframe, and a consumer reading from after it."""
+    src = make_source(time_jitter="off")
+    src.on_video(key(0))
+    c = src.create_consumer(mw_msgs=mw_msgs, mw_sleep=mw_sleep)
+    c.start_at([], src.base + len(src.msgs), False)
+    return src, c
+
+
 @pytest.mark.parametrize(
     "inputs, expected",
     [
@@ -136,10 +145,7 @@ def test_full_jitter_timestamps_start_near_zero_for_each_consumer():
 def test_wait_wakes_on_merged_write_condition():
     import gevent
 
-    src = make_source(time_jitter="off")
-    src.on_video(key(0))
-    c = src.create_consumer(mw_msgs=2, mw_sleep=100)
-    c.start_at([], src.base + len(src.msgs), False)
+    src, c = consumer_at_live_edge(2, 100)
     woke = []
 
     def player():
@@ -165,10 +171,7 @@ def test_a_paused_publisher_does_not_hold_back_what_players_wait_for():
 
     from srspy.live.source import TAIL_S
 
-    src = make_source(time_jitter="off")
-    src.on_video(key(0))
-    c = src.create_consumer(mw_msgs=8, mw_sleep=350)
-    c.start_at([], src.base + len(src.msgs), False)
+    src, c = consumer_at_live_edge(8, 350)
     woke = []
 
     def player():
@@ -193,10 +196,7 @@ def test_a_wake_while_busy_is_kept():
     next wait return at once, even with no timeout."""
     import gevent
 
-    src = make_source(time_jitter="off")
-    src.on_video(key(0))
-    c = src.create_consumer(mw_msgs=8, mw_sleep=350)
-    c.start_at([], src.base + len(src.msgs), False)
+    src, c = consumer_at_live_edge(8, 350)
     c.fresh = False
     c.wakeup()
     with gevent.Timeout(2):
