@@ -27,6 +27,8 @@ MAX_DUMP = 128
 # A player's first write is kept small (headers, the keyframe and a few frames) so that
 # its first picture goes out at once; the rest of the GOP follows in merged writes.
 FIRST_DUMP = 16
+# Then the rest of the GOP, in writes of this many messages, one per catch-up turn.
+CATCH_UP_DUMP = 64
 FRESH_YIELD_S = 0.05
 _NO_BASE = 1 << 40  # while a consumer has no timestamp base, what it sends is stamped 0
 
@@ -137,7 +139,7 @@ class LiveConsumer:
         if self.paused or self.disposed:
             return []
         if self.fresh:
-            max_msgs = min(max_msgs, len(self.pending) + FIRST_DUMP)
+            max_msgs = min(max_msgs, len(self.pending) + FIRST_DUMP if not self.started else CATCH_UP_DUMP)
         src = self.source
         if self.epoch != src.epoch:
             self._restart_for_republish()
@@ -251,7 +253,7 @@ class LiveConsumer:
             # later), so that players joining in a burst all get their first picture
             # before any of them gets the whole GOP.
             src = self.source
-            if src.base + len(src.msgs) - self.cursor <= FIRST_DUMP:
+            if src.base + len(src.msgs) - self.cursor <= CATCH_UP_DUMP:
                 self.fresh = False
             _catch_up.wait(FRESH_YIELD_S)
         if not self.arm():

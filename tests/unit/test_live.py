@@ -227,11 +227,11 @@ def test_source_manager_collects_dead_sources():
 def test_a_joining_player_catches_up_in_small_writes():
     import gevent
 
-    from srspy.live.consumer import FIRST_DUMP
+    from srspy.live.consumer import CATCH_UP_DUMP, FIRST_DUMP
 
     src = make_source(time_jitter="off")
     src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
-    for t in range(0, 2000, 20):  # a 100-message GOP
+    for t in range(0, 4000, 20):  # a 200-message GOP
         src.on_video(key(t) if t == 0 else inter(t))
     c = src.create_consumer(mw_msgs=8, mw_sleep=350)
     src.consumer_dumps(c)
@@ -247,8 +247,8 @@ def test_a_joining_player_catches_up_in_small_writes():
 
     gevent.spawn(player).join(5)
     assert sizes[0] == 1 + FIRST_DUMP  # the sequence header, then the keyframe and 15 frames
-    assert all(n <= FIRST_DUMP for n in sizes[1:-1])
-    assert sum(sizes) == 101 and not c.fresh
+    assert sizes[1:3] == [CATCH_UP_DUMP, CATCH_UP_DUMP]  # then the GOP, a turn each
+    assert sum(sizes) == 201 and not c.fresh
 
 
 class RecordingSink:
