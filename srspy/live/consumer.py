@@ -25,7 +25,7 @@ from .jitter import consumer_base
 # SRS_PERF_MW_MSGS: the most messages one merged write takes.
 MAX_DUMP = 128
 # A player's first write is kept small (headers, the keyframe and a few frames) so that
-# its first picture goes out at once; the rest of the GOP follows in merged writes.
+# its first picture goes out at once; the rest of the GOP follows in catch-up turns.
 FIRST_DUMP = 16
 # Then the rest of the GOP, in writes of this many messages, one per catch-up turn.
 CATCH_UP_DUMP = 64
@@ -34,10 +34,11 @@ _NO_BASE = 1 << 40  # while a consumer has no timestamp base, what it sends is s
 
 
 class _CatchUp:
-    """Players catching up after they joined take turns: one small write per idle
-    iteration of the loop, so that other connections' I/O (new players' handshakes and
-    first pictures) goes first. A turn waits at most FRESH_YIELD_S, so catching up never
-    stops: 16 messages per 50 ms is several times the rate of any live stream."""
+    """Players catching up after they joined take turns: one write (CATCH_UP_DUMP
+    messages) per idle iteration of the loop, so that other connections' I/O (new
+    players' handshakes and first pictures) goes first. A turn waits at most
+    FRESH_YIELD_S, so catching up never stops: 64 messages per 50 ms is several times
+    the rate of any live stream."""
 
     def __init__(self):
         self.queue: deque = deque()
@@ -116,7 +117,7 @@ class LiveConsumer:
         self.queue_length = queue_length_ms
         self.owner = owner
         self.started = False
-        self.fresh = True  # catching up after it joined: small writes, others first (see wait)
+        self.fresh = True  # catching up after it joined: a write per turn, others first (see wait)
         # The player's send side, set while it may be parked in wait(): when a merged
         # write is due, the source sends it from the hub without waking the player (see
         # LiveSource._flush_due and ``Sink``); None: the player is woken to do it.
@@ -139,7 +140,7 @@ class LiveConsumer:
         if self.paused or self.disposed:
             return []
         if self.fresh:
-            max_msgs = min(max_msgs, len(self.pending) + FIRST_DUMP if not self.started else CATCH_UP_DUMP)
+            max_msgs = min(max_msgs, CATCH_UP_DUMP if self.started else len(self.pending) + FIRST_DUMP)
         src = self.source
         if self.epoch != src.epoch:
             self._restart_for_republish()
@@ -249,9 +250,9 @@ class LiveConsumer:
         nobody polls."""
         if self.fresh and self.started:
             # Its first picture is out. The rest of what it joined with (the GOP) goes in
-            # small writes, one player's per idle turn of the loop (at most FRESH_YIELD_S
-            # later), so that players joining in a burst all get their first picture
-            # before any of them gets the whole GOP.
+            # writes of CATCH_UP_DUMP, one player's per idle turn of the loop (at most
+            # FRESH_YIELD_S later), so that players joining in a burst all get their first
+            # picture before any of them gets the whole GOP.
             src = self.source
             if src.base + len(src.msgs) - self.cursor <= CATCH_UP_DUMP:
                 self.fresh = False

@@ -47,13 +47,9 @@ def from_first_keyframe(tags):
 def rtmp_player(srv, out, slow=False):
     c = RawRtmp(srv.rtmp_ports[0], timeout=20)
     c.handshake()
-    c.connect()
-    c.command("createStream", 2.0, None)
-    c.until_command("_result")
-    c.command("play", 3.0, None, "s", stream_id=1)
+    c.play("s")
     started = time.monotonic()
     if slow:
-        c.until_command("onStatus", "NetStream.Play.Start")
         assert shrink_server_sndbuf(srv, c.sock)
     while sum(1 for m in c.msgs if m.type == 9) < 150:
         c.read()

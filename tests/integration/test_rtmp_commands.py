@@ -84,11 +84,9 @@ def test_publishers_identified_as_srs_does(make_server, kind, type_, fc):
 
 
 def play(port, stream="s"):
-    c = connected(port)
-    c.command("createStream", 2.0, None)
-    c.until_command("_result")
-    c.command("play", 3.0, None, stream, stream_id=1)
-    c.until_command("onStatus", "NetStream.Play.Start")
+    c = RawRtmp(port)
+    c.handshake()
+    c.play(stream)
     return c
 
 

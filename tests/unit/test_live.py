@@ -1,5 +1,7 @@
 """LiveSource, LiveConsumer and the jitter: pure logic, no sockets."""
 
+import time
+
 import pytest
 
 from srspy.kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
@@ -201,7 +203,9 @@ def test_a_wake_while_busy_is_kept():
     c.wakeup()
     with gevent.Timeout(2):
         c.wait(None)  # returns: the wake was kept
-    c.wait(0.01)  # and it was used up: this one waits out its timeout
+    t0 = time.monotonic()
+    c.wait(0.05)  # and it was used up: this one waits out its timeout
+    assert time.monotonic() - t0 >= 0.04
 
 
 def test_source_manager_collects_dead_sources():
