@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..kernel.flv import FLV_TAG_AUDIO, FLV_TAG_SCRIPT, FLV_TAG_VIDEO, FlvDecoder, encode_tag, flv_header
-from ..rtmp.message import AUDIO, VIDEO, RtmpMessage
+from ..kernel.message import AUDIO, VIDEO, MediaMessage
 
 READ_SIZE = 256 * 1024
 
@@ -22,7 +22,7 @@ class FlvTag(NamedTuple):
     payload: bytes
 
     @classmethod
-    def from_message(cls, msg: RtmpMessage, timestamp: int | None = None) -> "FlvTag":
+    def from_message(cls, msg: MediaMessage, timestamp: int | None = None) -> "FlvTag":
         tt = FLV_TAG_AUDIO if msg.type == AUDIO else FLV_TAG_VIDEO if msg.type == VIDEO else FLV_TAG_SCRIPT
         return cls(tt, msg.timestamp if timestamp is None else timestamp, msg.payload)
 
@@ -87,7 +87,7 @@ class FlvFileWriter:
         self.bytes += len(b)
         self.tags += 1
 
-    def write_message(self, msg: RtmpMessage):
+    def write_message(self, msg: MediaMessage):
         t = FlvTag.from_message(msg)
         self.write_tag(t.type, t.timestamp, t.payload)
 

@@ -3,7 +3,7 @@
 ``GET`` with a proper ``Host``, HTTP/1.1, ``Connection: close``; follows 301/302/303/
 307/308 up to ``max_redirects``; anything but 200 then fails at once with the status;
 the body (chunked, Content-Length or close-delimited, parsed by llhttp through
-httptools) must start with ``FLV\\x01``; tags come out as ``RtmpMessage`` (audio, video,
+httptools) must start with ``FLV\\x01``; tags come out as ``MediaMessage`` (audio, video,
 metadata), to a callback or an iterator as for RTMP pulls.
 
 ``start_timeout`` covers connect, request and response head (redirects included);

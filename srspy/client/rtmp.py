@@ -8,7 +8,7 @@ Synchronous style on gevent::
     push.dispose()
 
     pull = RtmpPullSession("rtmp://127.0.0.1/live/s").start()   # blocks until Play.Start
-    for msg in pull:                                           # RtmpMessage: audio, video, metadata
+    for msg in pull:                                           # MediaMessage: audio, video, metadata
         ...
     print(pull.wait())                                         # how it ended
 
@@ -31,13 +31,11 @@ from gevent.lock import Semaphore
 
 from .. import __version__
 from ..errors import ClientClosed, SrsError, Timeout
-from ..rtmp import amf0
+from ..kernel import amf0
 from ..kernel.flv import split_aggregate
 from ..rtmp.handshake import S0S1S2_SIZE, ClientHandshake
-from ..rtmp.message import (
-    AGGREGATE, AMF0_COMMAND, AMF0_DATA, AMF3_COMMAND, AMF3_DATA, AUDIO, CID_OVER_STREAM2,
-    UC_SET_BUFFER_LENGTH, VIDEO, RtmpMessage,
-)
+from ..rtmp.message import CID_OVER_STREAM2, UC_SET_BUFFER_LENGTH
+from ..kernel.message import AGGREGATE, AMF0_COMMAND, AMF0_DATA, AMF3_COMMAND, AMF3_DATA, AUDIO, VIDEO, MediaMessage
 from ..rtmp.protocol import (
     DEFAULT_MAX_MESSAGE, RtmpProtocol, command_msg, decode_command, set_chunk_size_msg, user_control_msg,
 )
@@ -84,10 +82,10 @@ class _ClientProtocol(RtmpProtocol):
             super().send_media(msgs, base, stream_id)
 
 
-def ensure_set_data_frame(msg: RtmpMessage) -> RtmpMessage:
+def ensure_set_data_frame(msg: MediaMessage) -> MediaMessage:
     """``onMetaData`` sent by a publisher goes as ``@setDataFrame onMetaData`` (FFmpeg, lal)."""
     if msg.type == AMF0_DATA and msg.payload.startswith(_ON_METADATA):
-        return RtmpMessage(AMF0_DATA, msg.timestamp, msg.stream_id, _SET_DATA_FRAME + msg.payload, msg.cs_id)
+        return MediaMessage(AMF0_DATA, msg.timestamp, msg.stream_id, _SET_DATA_FRAME + msg.payload, msg.cs_id)
     return msg
 
 
@@ -324,7 +322,7 @@ class RtmpPushSession(RtmpClientSession):
             self._fail(e)
 
     # -- writing -------------------------------------------------------------------
-    def write(self, msg: RtmpMessage):
+    def write(self, msg: MediaMessage):
         """Send one audio, video or data message (its timestamp as is)."""
         self._check_open()
         if msg.type == AMF0_DATA:
@@ -346,7 +344,7 @@ class RtmpPushSession(RtmpClientSession):
         else:
             tt, ts, payload = tag[0], tag[1], tag[2]
         mtype = AUDIO if tt == 8 else VIDEO if tt == 9 else AMF0_DATA
-        self.write(RtmpMessage(mtype, ts, self.stream_id, bytes(payload)))
+        self.write(MediaMessage(mtype, ts, self.stream_id, bytes(payload)))
 
     def write_batch(self, msgs: list, base: int = 0):
         """Send shared messages as they are, A/V timestamps minus ``base`` (the relay path)."""
@@ -383,7 +381,7 @@ class RtmpPushSession(RtmpClientSession):
 class RtmpPullSession(PullSession, RtmpClientSession):
     """Play a stream from an RTMP server.
 
-    Messages (audio, video and metadata as ``RtmpMessage``; aggregates split, the
+    Messages (audio, video and metadata as ``MediaMessage``; aggregates split, the
     server's ``|RtmpSampleAccess`` and data-channel onStatus left out) go to
     ``on_message(msg)`` from a greenlet of the session when given, else to whoever
     iterates the session (``for msg in session`` or ``session.read()``).
@@ -430,16 +428,16 @@ class RtmpPullSession(PullSession, RtmpClientSession):
         for m in self.proto.read_some():
             self._on_message(m)
 
-    def _on_message(self, m: RtmpMessage):
+    def _on_message(self, m: MediaMessage):
         t = m.type
         if t == AUDIO or t == VIDEO:
             self._queue.append(m)
         elif t == AMF0_DATA or t == AMF3_DATA:
             if t == AMF3_DATA:
-                m = RtmpMessage(AMF0_DATA, m.timestamp, m.stream_id, m.payload[1:] if m.payload[:1] == b"\x00" else m.payload)
+                m = MediaMessage(AMF0_DATA, m.timestamp, m.stream_id, m.payload[1:] if m.payload[:1] == b"\x00" else m.payload)
             p = m.payload
             if p.startswith(_SET_DATA_FRAME):
-                m = RtmpMessage(AMF0_DATA, m.timestamp, m.stream_id, p[len(_SET_DATA_FRAME):])
+                m = MediaMessage(AMF0_DATA, m.timestamp, m.stream_id, p[len(_SET_DATA_FRAME):])
                 p = m.payload
             try:
                 name, _ = amf0.decode(p)

@@ -220,7 +220,7 @@ class PullSession(ClientSession):
             self._fail(e)
 
     def read(self):
-        """The next message (``RtmpMessage``: audio, video or metadata); None once ended."""
+        """The next message (``MediaMessage``: audio, video or metadata); None once ended."""
         q = self._queue
         while not q:
             if self._end is not None:

@@ -19,7 +19,7 @@ from ..kernel.flv import FlvTagPacker, flv_header
 from ..kernel.codec import F_SEQUENCE_HEADER
 from ..live.consumer import Sink
 from ..request import DEFAULT_VHOST, Request, request_from_http
-from ..rtmp.message import AUDIO, VIDEO
+from ..kernel.message import AUDIO, VIDEO
 
 FLV_PLAY = "flv-play"
 GUESS_MIN_FRAMES = 30  # frames of one kind, none of the other, before the other is ruled out

@@ -7,7 +7,7 @@ reports (width, height, profile, level, sample rate, channels).
 
 from __future__ import annotations
 
-# RtmpMessage.flags bits, set once at ingest by the live source.
+# MediaMessage.flags bits, set once at ingest by the live source.
 F_KEYFRAME = 1
 F_SEQUENCE_HEADER = 2
 F_VIDEO = 4

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from ..rtmp.message import AMF0_DATA, AUDIO, VIDEO, RtmpMessage
+from .message import AMF0_DATA, AUDIO, VIDEO, MediaMessage
 
 FLV_TAG_AUDIO = 8
 FLV_TAG_VIDEO = 9
@@ -115,7 +115,7 @@ def iter_tags(data: bytes, offset: int = 13):
 
 
 class FlvDecoder:
-    """Push parser for an FLV byte stream: ``feed(data) -> [RtmpMessage]`` (header checked)."""
+    """Push parser for an FLV byte stream: ``feed(data) -> [MediaMessage]`` (header checked)."""
 
     def __init__(self, max_tag_size: int = 16 * 1024 * 1024):
         self.buf = bytearray()
@@ -151,14 +151,14 @@ class FlvDecoder:
             tt = buf[pos]
             ts = int.from_bytes(buf[pos + 4 : pos + 7], "big") | (buf[pos + 7] << 24)
             mtype = {FLV_TAG_AUDIO: AUDIO, FLV_TAG_VIDEO: VIDEO}.get(tt & 0x1F, AMF0_DATA)
-            out.append(RtmpMessage(mtype, ts, 1, bytes(buf[pos + 11 : pos + 11 + size])))
+            out.append(MediaMessage(mtype, ts, 1, bytes(buf[pos + 11 : pos + 11 + size])))
             pos = end
         if pos:
             del buf[:pos]
         return out
 
 
-def split_aggregate(msg: RtmpMessage) -> list:
+def split_aggregate(msg: MediaMessage) -> list:
     """Port of SrsLiveSource::on_aggregate: the FLV tags inside an aggregate message,
     their timestamps rebased on the aggregate's own."""
     out = []
@@ -175,6 +175,6 @@ def split_aggregate(msg: RtmpMessage) -> list:
         if delta is None:
             delta = msg.timestamp - ts
         mtype = AUDIO if tt == 8 else VIDEO if tt == 9 else AMF0_DATA
-        out.append(RtmpMessage(mtype, (ts + delta) & 0xFFFFFFFF, msg.stream_id, bytes(p[pos + 11 : pos + 11 + size])))
+        out.append(MediaMessage(mtype, (ts + delta) & 0xFFFFFFFF, msg.stream_id, bytes(p[pos + 11 : pos + 11 + size])))
         pos += 11 + size + 4
     return out

@@ -19,7 +19,7 @@ from gevent.event import Event
 from gevent.hub import Waiter
 
 from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
-from ..rtmp.message import AUDIO, VIDEO
+from ..kernel.message import AUDIO, VIDEO
 from .jitter import consumer_base
 
 # SRS_PERF_MW_MSGS: the most messages one merged write takes.

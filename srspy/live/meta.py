@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .. import SERVER, __version__
-from ..rtmp import amf0
-from ..rtmp.message import AMF0_DATA, RtmpMessage
+from ..kernel import amf0
+from ..kernel.message import AMF0_DATA, MediaMessage
 
 
 def reencode_metadata(payload: bytes) -> bytes | None:
@@ -33,11 +33,11 @@ class MetaCache:
     __slots__ = ("metadata", "audio_sh", "video_sh", "previous_audio_sh", "previous_video_sh")
 
     def __init__(self):
-        self.metadata: RtmpMessage | None = None
-        self.audio_sh: RtmpMessage | None = None
-        self.video_sh: RtmpMessage | None = None
-        self.previous_audio_sh: RtmpMessage | None = None
-        self.previous_video_sh: RtmpMessage | None = None
+        self.metadata: MediaMessage | None = None
+        self.audio_sh: MediaMessage | None = None
+        self.video_sh: MediaMessage | None = None
+        self.previous_audio_sh: MediaMessage | None = None
+        self.previous_video_sh: MediaMessage | None = None
 
     def clear(self):
         """On publish: forget the previous stream's metadata and headers (SRS #1630)."""
@@ -45,11 +45,11 @@ class MetaCache:
         self.audio_sh = None
         self.video_sh = None
 
-    def update_metadata(self, msg: RtmpMessage) -> RtmpMessage | None:
+    def update_metadata(self, msg: MediaMessage) -> MediaMessage | None:
         payload = reencode_metadata(msg.payload)
         if payload is None:
             return None
-        self.metadata = RtmpMessage(AMF0_DATA, 0, msg.stream_id, payload, msg.cs_id)
+        self.metadata = MediaMessage(AMF0_DATA, 0, msg.stream_id, payload, msg.cs_id)
         return self.metadata
 
     def dumps(self, metadata: bool = True, sequence_headers: bool = True, mp3: bool = False) -> list:

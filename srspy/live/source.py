@@ -32,7 +32,7 @@ from ..errors import StreamBusyError
 from ..kernel import codec
 from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
 from ..kernel.flv import split_aggregate
-from ..rtmp.message import AGGREGATE, AMF0_DATA, AMF3_DATA, AUDIO, VIDEO
+from ..kernel.message import AGGREGATE, AMF0_DATA, AMF3_DATA, AUDIO, VIDEO
 from .consumer import MAX_DUMP, LiveConsumer
 from .jitter import JITTER_FULL, JITTER_OFF, SourceJitter
 from .meta import MetaCache

@@ -58,16 +58,8 @@ from srspy.errors import (
     MessageSizeError,
     RtmpProtocolError,
 )
-from srspy.rtmp.message import (
-    ABORT,
-    ACKNOWLEDGEMENT,
-    CID_PROTOCOL_CONTROL,
-    SET_CHUNK_SIZE,
-    SET_PEER_BANDWIDTH,
-    USER_CONTROL,
-    WINDOW_ACK_SIZE,
-    RtmpMessage,
-)
+from srspy.rtmp.message import ABORT, ACKNOWLEDGEMENT, CID_PROTOCOL_CONTROL, SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, USER_CONTROL, WINDOW_ACK_SIZE
+from srspy.kernel.message import MediaMessage
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -135,7 +127,7 @@ class _ChunkStream:
 class ChunkDecoder:
     """Push parser of the chunk stream a peer sends after the handshake.
 
-    ``feed(data)`` returns the list of ``RtmpMessage`` completed by ``data``.
+    ``feed(data)`` returns the list of ``MediaMessage`` completed by ``data``.
     ``bytes_received`` counts every byte fed (for acknowledgements; the handshake is not
     included). ``chunk_size`` is the current in chunk size.
     """
@@ -169,14 +161,14 @@ class ChunkDecoder:
         """Bytes held in the receive buffer (unparsed, or pinned by unfinished messages)."""
         return len(self._buf)
 
-    def feed(self, data) -> list[RtmpMessage]:
+    def feed(self, data) -> list[MediaMessage]:
         if self._error is not None:
             raise self._error
         buf = self._buf
         if data:
             buf += data
             self.bytes_received += len(data)
-        out: list[RtmpMessage] = []
+        out: list[MediaMessage] = []
         mv = memoryview(buf)
         try:
             self._pos = self._parse(buf, mv, out)
@@ -344,7 +336,7 @@ class ChunkDecoder:
                 # First chunk of a message.
                 if length <= chunk_size and end - pos >= length:
                     # Fast path: the whole message is this chunk, and it is all here.
-                    msg = RtmpMessage(cs.type, cs.timestamp, cs.stream_id, bytes(mv[pos:pos + length]), cid)
+                    msg = MediaMessage(cs.type, cs.timestamp, cs.stream_id, bytes(mv[pos:pos + length]), cid)
                     pos += length
                     out.append(msg)
                     if 0 < msg.type <= ABORT:
@@ -358,7 +350,7 @@ class ChunkDecoder:
             self._cur = cs
             self._chunk_left = left if left < chunk_size else chunk_size
 
-    def _finish(self, cs: _ChunkStream, mv: memoryview, base: int) -> RtmpMessage:
+    def _finish(self, cs: _ChunkStream, mv: memoryview, base: int) -> MediaMessage:
         pieces = cs.pieces
         owned = cs.owned
         if not owned and len(pieces) == 2:
@@ -372,9 +364,9 @@ class ChunkDecoder:
         cs.owned = None
         cs.received = 0
         self._pending.discard(cs)
-        return RtmpMessage(cs.type, cs.timestamp, cs.stream_id, payload, cs.cs_id)
+        return MediaMessage(cs.type, cs.timestamp, cs.stream_id, payload, cs.cs_id)
 
-    def _control(self, msg: RtmpMessage) -> None:
+    def _control(self, msg: MediaMessage) -> None:
         """Apply Set Chunk Size and Abort, which change how the next bytes are read."""
         payload = msg.payload
         if len(payload) < 4:
@@ -427,7 +419,7 @@ def _basic_header(fmt: int, cs_id: int) -> bytes:
 
 
 class _Slices:
-    """The payload of a message cut at one chunk size; kept in ``RtmpMessage._cache``."""
+    """The payload of a message cut at one chunk size; kept in ``MediaMessage._cache``."""
 
     __slots__ = ("chunk_size", "slices")
 
@@ -449,7 +441,7 @@ class ChunkEncoder:
             raise ValueError(f"chunk size {size} out of range 1..{MAX_CHUNK_SIZE}")
         self.chunk_size = size
 
-    def encode(self, msg: RtmpMessage, cs_id: int) -> bytes:
+    def encode(self, msg: MediaMessage, cs_id: int) -> bytes:
         """All chunks of ``msg`` on chunk stream ``cs_id``, with ``msg.timestamp``."""
         ts = msg.timestamp & 0xFFFFFFFF
         payload = msg.payload
@@ -471,7 +463,7 @@ class ChunkEncoder:
             parts.append(payload[i:i + n])
         return b"".join(parts)
 
-    def payload_slices(self, msg: RtmpMessage) -> list:
+    def payload_slices(self, msg: MediaMessage) -> list:
         """``msg.payload`` cut at the out chunk size, computed once per message and size."""
         n = self.chunk_size
         cache = msg._cache
@@ -488,7 +480,7 @@ class ChunkEncoder:
             msg._cache = _Slices(n, slices)
         return slices
 
-    def encode_iovecs(self, msg: RtmpMessage, cs_id: int, timestamp: int, hdrbuf: bytearray,
+    def encode_iovecs(self, msg: MediaMessage, cs_id: int, timestamp: int, hdrbuf: bytearray,
                       offset: int) -> tuple[list, int]:
         """Chunks of ``msg`` as buffers for ``sendmsg``, headers packed into ``hdrbuf``.
 
@@ -560,36 +552,36 @@ class ChunkEncoder:
 
 # ------------------------------------------------------- protocol control messages
 
-def _control_message(mtype: int, payload: bytes) -> RtmpMessage:
-    return RtmpMessage(mtype, 0, 0, payload, CID_PROTOCOL_CONTROL)
+def _control_message(mtype: int, payload: bytes) -> MediaMessage:
+    return MediaMessage(mtype, 0, 0, payload, CID_PROTOCOL_CONTROL)
 
 
-def set_chunk_size(size: int) -> RtmpMessage:
+def set_chunk_size(size: int) -> MediaMessage:
     """Set Chunk Size (type 1)."""
     return _control_message(SET_CHUNK_SIZE, _U32.pack(size))
 
 
-def abort(cs_id: int) -> RtmpMessage:
+def abort(cs_id: int) -> MediaMessage:
     """Abort Message (type 2): the peer drops the unfinished message of ``cs_id``."""
     return _control_message(ABORT, _U32.pack(cs_id))
 
 
-def acknowledgement(seq: int) -> RtmpMessage:
+def acknowledgement(seq: int) -> MediaMessage:
     """Acknowledgement (type 3): bytes received so far (32-bit sequence number)."""
     return _control_message(ACKNOWLEDGEMENT, _U32.pack(seq & 0xFFFFFFFF))
 
 
-def window_ack_size(size: int) -> RtmpMessage:
+def window_ack_size(size: int) -> MediaMessage:
     """Window Acknowledgement Size (type 5)."""
     return _control_message(WINDOW_ACK_SIZE, _U32.pack(size))
 
 
-def set_peer_bandwidth(size: int, limit_type: int = 2) -> RtmpMessage:
+def set_peer_bandwidth(size: int, limit_type: int = 2) -> MediaMessage:
     """Set Peer Bandwidth (type 6); limit type 0 hard, 1 soft, 2 dynamic (SRS sends 2)."""
     return _control_message(SET_PEER_BANDWIDTH, _U32.pack(size) + bytes((limit_type,)))
 
 
-def user_control(event: int, *args: int) -> RtmpMessage:
+def user_control(event: int, *args: int) -> MediaMessage:
     """User Control Message (type 4): a 16-bit event then each argument as 32 bits.
 
     ``user_control(UC_STREAM_BEGIN, 1)``, ``user_control(UC_SET_BUFFER_LENGTH, sid, ms)``,

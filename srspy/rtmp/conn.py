@@ -19,7 +19,7 @@ from ..errors import (
 from ..live.consumer import Sink
 from ..log import new_cid, spawn_with_context
 from ..request import Request, discover_tc_url
-from .message import AMF0_COMMAND, AMF3_COMMAND, RtmpMessage
+from ..kernel.message import AMF0_COMMAND, AMF3_COMMAND, MediaMessage
 from .protocol import decode_command
 from .server import FMLE_PUBLISH, HAIVISION_PUBLISH, RTMP_PLAY, RtmpServer, transaction_id
 
@@ -259,7 +259,7 @@ class RtmpConn:
             if proto.last_read_full:
                 gevent.sleep(0)  # a flood of input must not starve the players (SRS #2194)
 
-    def _publish_command(self, m: RtmpMessage):
+    def _publish_command(self, m: MediaMessage):
         values = decode_command(m)
         if not values or not isinstance(values[0], str):
             return

@@ -10,7 +10,8 @@ from __future__ import annotations
 import struct
 
 from .chunk import _Slices
-from .message import AUDIO, CID_AUDIO, CID_OVER_CONNECTION2, CID_VIDEO, VIDEO
+from .message import CID_AUDIO, CID_OVER_CONNECTION2, CID_VIDEO
+from ..kernel.message import AUDIO, VIDEO
 
 _H0 = struct.Struct(">BIHBI")  # basic header, ts(3)+size(1 of 3), size(2 of 3), type, stream id (LE as BE int)
 _EXT = struct.Struct(">I")

@@ -15,13 +15,10 @@ from contextlib import contextmanager
 
 from ..errors import ClientClosed, Timeout
 from ..netio import send_nowait, sendmsg_all
-from . import amf0
+from ..kernel import amf0
 from .chunk import ChunkDecoder, ChunkEncoder
-from .message import (
-    ACKNOWLEDGEMENT, AMF0_DATA, AMF0_COMMAND, AMF3_COMMAND, CID_OVER_CONNECTION, CID_OVER_STREAM,
-    CID_PROTOCOL_CONTROL, SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, UC_PING_REQUEST, UC_PING_RESPONSE,
-    UC_SET_BUFFER_LENGTH, USER_CONTROL, WINDOW_ACK_SIZE, RtmpMessage,
-)
+from .message import ACKNOWLEDGEMENT, CID_OVER_CONNECTION, CID_OVER_STREAM, CID_PROTOCOL_CONTROL, SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, UC_PING_REQUEST, UC_PING_RESPONSE, UC_SET_BUFFER_LENGTH, USER_CONTROL, WINDOW_ACK_SIZE
+from ..kernel.message import AMF0_DATA, AMF0_COMMAND, AMF3_COMMAND, MediaMessage
 from .packer import RtmpChunkPacker, shared_packs
 
 RECV_BUFFER = 64 * 1024  # the most one recv_into takes (a publisher's buffer grows to it)
@@ -30,39 +27,39 @@ DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
 _U32 = struct.Struct(">I")
 
 
-def control(msg_type: int, payload: bytes) -> RtmpMessage:
-    return RtmpMessage(msg_type, 0, 0, payload, CID_PROTOCOL_CONTROL)
+def control(msg_type: int, payload: bytes) -> MediaMessage:
+    return MediaMessage(msg_type, 0, 0, payload, CID_PROTOCOL_CONTROL)
 
 
-def set_chunk_size_msg(n: int) -> RtmpMessage:
+def set_chunk_size_msg(n: int) -> MediaMessage:
     return control(SET_CHUNK_SIZE, _U32.pack(n))
 
 
-def window_ack_size_msg(n: int) -> RtmpMessage:
+def window_ack_size_msg(n: int) -> MediaMessage:
     return control(WINDOW_ACK_SIZE, _U32.pack(n))
 
 
-def set_peer_bandwidth_msg(n: int, limit_type: int = 2) -> RtmpMessage:
+def set_peer_bandwidth_msg(n: int, limit_type: int = 2) -> MediaMessage:
     return control(SET_PEER_BANDWIDTH, _U32.pack(n) + bytes([limit_type]))
 
 
-def acknowledgement_msg(seq: int) -> RtmpMessage:
+def acknowledgement_msg(seq: int) -> MediaMessage:
     return control(ACKNOWLEDGEMENT, _U32.pack(seq & 0xFFFFFFFF))
 
 
-def user_control_msg(event: int, *args: int) -> RtmpMessage:
+def user_control_msg(event: int, *args: int) -> MediaMessage:
     return control(USER_CONTROL, struct.pack(">H", event) + b"".join(_U32.pack(a & 0xFFFFFFFF) for a in args))
 
 
-def command_msg(name: str, transaction_id: float, *args, stream_id: int = 0, cs_id: int = CID_OVER_CONNECTION) -> RtmpMessage:
-    return RtmpMessage(AMF0_COMMAND, 0, stream_id, amf0.encode_all(name, float(transaction_id), *args), cs_id)
+def command_msg(name: str, transaction_id: float, *args, stream_id: int = 0, cs_id: int = CID_OVER_CONNECTION) -> MediaMessage:
+    return MediaMessage(AMF0_COMMAND, 0, stream_id, amf0.encode_all(name, float(transaction_id), *args), cs_id)
 
 
-def data_msg(*values, stream_id: int = 0) -> RtmpMessage:
-    return RtmpMessage(AMF0_DATA, 0, stream_id, amf0.encode_all(*values), CID_OVER_STREAM)
+def data_msg(*values, stream_id: int = 0) -> MediaMessage:
+    return MediaMessage(AMF0_DATA, 0, stream_id, amf0.encode_all(*values), CID_OVER_STREAM)
 
 
-def decode_command(msg: RtmpMessage) -> list:
+def decode_command(msg: MediaMessage) -> list:
     """AMF0 values of a command or data message; AMF3 commands skip their leading byte as SRS does."""
     if msg.type == AMF3_COMMAND:
         return amf0.decode_amf3_command(msg.payload)
@@ -127,13 +124,13 @@ class RtmpProtocol:
             out.append(m)
         return out
 
-    def recv_message(self) -> RtmpMessage:
+    def recv_message(self) -> MediaMessage:
         """The next message that is not a protocol control message."""
         while not self.pending:
             self.pending.extend(self.read_some())
         return self.pending.popleft()
 
-    def on_control(self, m: RtmpMessage):
+    def on_control(self, m: MediaMessage):
         p = m.payload
         t = m.type
         if t == WINDOW_ACK_SIZE and len(p) >= 4:
@@ -147,7 +144,7 @@ class RtmpProtocol:
         # SET_CHUNK_SIZE and ABORT are applied by the decoder; ACKNOWLEDGEMENT needs nothing.
 
     # -- writing -------------------------------------------------------------------
-    def reply(self, msg: RtmpMessage):
+    def reply(self, msg: MediaMessage):
         """A protocol reply to what was read. With ``replies_nowait`` (the reader is not the
         greenlet that owns the writes) it never waits: it goes out now, between messages,
         when no send is under way and nothing is kept; otherwise it is kept in ``backlog``,
@@ -173,7 +170,7 @@ class RtmpProtocol:
         finally:
             self.writing = False
 
-    def send_message(self, msg: RtmpMessage, cs_id: int | None = None):
+    def send_message(self, msg: MediaMessage, cs_id: int | None = None):
         self.send_encoded(self.encoder.encode(msg, cs_id if cs_id is not None else (msg.cs_id or CID_OVER_CONNECTION)))
         if msg.type == SET_CHUNK_SIZE:
             self.chunk_size_sent(_U32.unpack_from(msg.payload)[0])

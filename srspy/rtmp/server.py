@@ -14,11 +14,10 @@ import time
 from .. import SERVER, SIGNATURE, __version__
 from ..errors import ERROR_RTMP_REQ_CONNECT, ERROR_RTMP_REQ_TCURL, ClientClosed, RtmpProtocolError, Timeout
 from ..request import Request, discover_tc_url
-from . import amf0
+from ..kernel import amf0
 from .handshake import ServerHandshake
-from .message import (
-    AMF0_COMMAND, AMF0_DATA, AMF3_COMMAND, CID_OVER_CONNECTION, CID_OVER_STREAM, UC_STREAM_BEGIN, UC_STREAM_EOF, RtmpMessage,
-)
+from .message import CID_OVER_CONNECTION, CID_OVER_STREAM, UC_STREAM_BEGIN, UC_STREAM_EOF
+from ..kernel.message import AMF0_COMMAND, AMF0_DATA, AMF3_COMMAND, MediaMessage
 from .protocol import (
     RtmpProtocol, command_msg, decode_command, set_chunk_size_msg, set_peer_bandwidth_msg, user_control_msg,
     window_ack_size_msg,
@@ -184,7 +183,7 @@ class RtmpServer:
         p.send_encoded(_encoded(p, ("connect", out_ack_size, chunk_size), lambda: (
             window_ack_size_msg(out_ack_size), set_peer_bandwidth_msg(out_ack_size, 2), set_chunk_size_msg(chunk_size))))
         p.chunk_size_sent(chunk_size)
-        p.send_message(RtmpMessage(AMF0_COMMAND, 0, 0, self._connect_result(req, server_ip, cid), CID_OVER_CONNECTION))
+        p.send_message(MediaMessage(AMF0_COMMAND, 0, 0, self._connect_result(req, server_ip, cid), CID_OVER_CONNECTION))
         p.send_encoded(_encoded(p, ("onBWDone",), lambda: (command_msg("onBWDone", 0.0, None),)))
 
     def _connect_result(self, req: Request, server_ip: str, cid: str) -> bytes:
@@ -279,7 +278,7 @@ class RtmpServer:
     def on_status(self, code: str, description: str, level: str = "status", **extra):
         self.proto.send_message(self._status_msg(code, description, level, **extra))
 
-    def _status_msg(self, code: str, description: str, level: str = "status", **extra) -> RtmpMessage:
+    def _status_msg(self, code: str, description: str, level: str = "status", **extra) -> MediaMessage:
         info = status_info(code, description, level, clientid=STATUS_CLIENT_ID, **extra)
         return command_msg("onStatus", 0.0, None, info, stream_id=self.stream_id, cs_id=CID_OVER_STREAM)
 
@@ -293,7 +292,7 @@ class RtmpServer:
             user_control_msg(UC_STREAM_BEGIN, sid),
             self._status_msg("NetStream.Play.Reset", "Playing and resetting stream.", details="stream"),
             self._status_msg("NetStream.Play.Start", "Started playing stream.", details="stream"),
-            RtmpMessage(AMF0_DATA, 0, sid, amf0.encode_all("|RtmpSampleAccess", True, True), CID_OVER_STREAM),
+            MediaMessage(AMF0_DATA, 0, sid, amf0.encode_all("|RtmpSampleAccess", True, True), CID_OVER_STREAM),
         )
 
     def on_play_pause(self, paused: bool):

@@ -133,7 +133,7 @@ def start_nms(procs, workdir: Path) -> tuple[int, int]:
 # -- comparing streams ------------------------------------------------------------------------------
 def av_hashes(items) -> list[tuple[int, str]]:
     """(type, md5) of every audio/video tag or message: ``(type, ts, payload)`` tuples,
-    FlvTag or RtmpMessage (type 8 audio, 9 video)."""
+    FlvTag or MediaMessage (type 8 audio, 9 video)."""
     out = []
     for it in items:
         t = it[0] if isinstance(it, tuple) else it.type

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import socket
 
-from srspy.rtmp import amf0
+from srspy.kernel import amf0
 from srspy.rtmp.chunk import ChunkDecoder, ChunkEncoder
 from srspy.rtmp.handshake import ClientHandshake
-from srspy.rtmp.message import AMF0_COMMAND, RtmpMessage
+from srspy.kernel.message import AMF0_COMMAND, MediaMessage
 
 
 class RawRtmp:
@@ -34,11 +34,11 @@ class RawRtmp:
             buf += d
         return bytes(buf)
 
-    def send(self, msg: RtmpMessage, cs_id: int = 3):
+    def send(self, msg: MediaMessage, cs_id: int = 3):
         self.sock.sendall(self.enc.encode(msg, cs_id))
 
     def command(self, name: str, tid: float, *args, stream_id: int = 0):
-        self.send(RtmpMessage(AMF0_COMMAND, 0, stream_id, amf0.encode_all(name, tid, *args)))
+        self.send(MediaMessage(AMF0_COMMAND, 0, stream_id, amf0.encode_all(name, tid, *args)))
 
     def connect(self, app: str = "live", tc_url: str | None = None):
         self.command("connect", 1.0, {"app": app, "tcUrl": tc_url or f"rtmp://127.0.0.1/{app}", "objectEncoding": 0.0})

@@ -16,7 +16,8 @@ from srspy.client.flvfile import read_flv_file
 from srspy.client.rtmp import RtmpClientError, RtmpPullSession, RtmpPushSession
 from srspy.client.session import CLOSED, DISPOSED, ERROR, ConnectError, SessionDisposed
 from srspy.errors import ClientClosed, Timeout
-from srspy.rtmp.message import ACKNOWLEDGEMENT, AUDIO, UC_PING_REQUEST, UC_PING_RESPONSE, USER_CONTROL, RtmpMessage
+from srspy.rtmp.message import ACKNOWLEDGEMENT, UC_PING_REQUEST, UC_PING_RESPONSE, USER_CONTROL
+from srspy.kernel.message import AUDIO, MediaMessage
 from srspy.rtmp.protocol import user_control_msg, window_ack_size_msg
 from srspy.request import Request
 from srspy.rtmp.server import RtmpServer
@@ -181,7 +182,7 @@ def test_peer_close_ends_the_session_as_closed(make_server):
     assert pull.wait(5).reason == CLOSED
     assert push.wait(5).reason == CLOSED
     with pytest.raises(ClientClosed):
-        push.write(RtmpMessage(AUDIO, 0, 1, b"\xaf\x01\x00"))
+        push.write(MediaMessage(AUDIO, 0, 1, b"\xaf\x01\x00"))
 
 
 def test_pull_answers_pings_and_acknowledges_by_window():
@@ -210,7 +211,7 @@ def test_pull_answers_pings_and_acknowledges_by_window():
             p.send_message(window_ack_size_msg(20000))
             p.send_message(user_control_msg(UC_PING_REQUEST, 1234))
             for k in range(5):  # 5 x 20 kB, apart: the client reads (and acknowledges) several times
-                p.send_media([RtmpMessage(AUDIO, i * 23, 1, b"\xaf\x01" + bytes(998)) for i in range(k * 20, k * 20 + 20)], 0, 1)
+                p.send_media([MediaMessage(AUDIO, i * 23, 1, b"\xaf\x01" + bytes(998)) for i in range(k * 20, k * 20 + 20)], 0, 1)
                 gevent.sleep(0.1)
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and (seen["pong"] is None or len(seen["acks"]) < 3):

@@ -85,10 +85,10 @@ def test_idle_player_close_is_noticed(make_server):
     pub = RawRtmp(srv.rtmp_ports[0])
     pub.handshake()
     pub.publish("idle")
-    from srspy.rtmp.message import AUDIO, RtmpMessage
+    from srspy.kernel.message import AUDIO, MediaMessage
 
-    pub.send(RtmpMessage(AUDIO, 0, 1, b"\xaf\x00\x12\x10"), 4)
-    pub.send(RtmpMessage(AUDIO, 20, 1, b"\xaf\x01" + b"a" * 20), 4)
+    pub.send(MediaMessage(AUDIO, 0, 1, b"\xaf\x00\x12\x10"), 4)
+    pub.send(MediaMessage(AUDIO, 20, 1, b"\xaf\x01" + b"a" * 20), 4)
     p = FlvPlayer(srv.http_port, "/live/idle.flv")
     assert p.read_head() == 200
     src = srv.sources.sources["/live/idle"]

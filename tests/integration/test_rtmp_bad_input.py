@@ -7,8 +7,8 @@ import gevent
 import pytest
 from helpers.rtmpraw import RawRtmp
 
-from srspy.rtmp import amf0
-from srspy.rtmp.message import AMF0_COMMAND, AUDIO, VIDEO, RtmpMessage
+from srspy.kernel import amf0
+from srspy.kernel.message import AMF0_COMMAND, AUDIO, VIDEO, MediaMessage
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,7 +22,7 @@ class Publisher:
         self.c = RawRtmp(port)
         self.c.handshake()
         self.c.publish("ok")
-        self.c.send(RtmpMessage(VIDEO, 0, 1, AVC_SH), 6)
+        self.c.send(MediaMessage(VIDEO, 0, 1, AVC_SH), 6)
         self.ts = 0
         self.g = gevent.spawn(self.run)
 
@@ -36,8 +36,8 @@ class Publisher:
         while True:
             self.ts += 40
             key = self.ts % 1000 == 0
-            self.c.send(RtmpMessage(VIDEO, self.ts, 1, bytes([0x17 if key else 0x27, 1, 0, 0, 0]) + b"x" * 500), 6)
-            self.c.send(RtmpMessage(AUDIO, self.ts, 1, bytes([0xAF, 1]) + b"a" * 50), 4)
+            self.c.send(MediaMessage(VIDEO, self.ts, 1, bytes([0x17 if key else 0x27, 1, 0, 0, 0]) + b"x" * 500), 6)
+            self.c.send(MediaMessage(AUDIO, self.ts, 1, bytes([0xAF, 1]) + b"a" * 50), 4)
             gevent.sleep(0.04)
 
 
@@ -56,13 +56,13 @@ BAD_INPUTS = {
     "garbage": lambda port: _raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\x00" * 2000),
     "c0_not_3": lambda port: _raw(port, b"\x06" + b"\x00" * 1536),
     "truncated_handshake": lambda port: _raw(port, b"\x03" + b"\x01" * 700, shutdown=True),
-    "chunk_size_0": lambda port: _after_handshake(port, RtmpMessage(1, 0, 0, struct.pack(">I", 0)), 2),
-    "chunk_size_2_31": lambda port: _after_handshake(port, RtmpMessage(1, 0, 0, struct.pack(">I", 1 << 31)), 2),
+    "chunk_size_0": lambda port: _after_handshake(port, MediaMessage(1, 0, 0, struct.pack(">I", 0)), 2),
+    "chunk_size_2_31": lambda port: _after_handshake(port, MediaMessage(1, 0, 0, struct.pack(">I", 1 << 31)), 2),
     "message_too_big": lambda port: _after_handshake_bytes(port, b"\x03\x00\x00\x00\xff\xff\xff\x14\x00\x00\x00\x00" + b"\x02" * 100),
-    "amf0_nested_1000": lambda port: _after_handshake(port, RtmpMessage(AMF0_COMMAND, 0, 0, amf0.encode_all("connect", 1.0) + deep_object(1000))),
-    "amf0_unknown_marker": lambda port: _after_handshake(port, RtmpMessage(AMF0_COMMAND, 0, 0, b"\x02\x00\x07connect\x00?\xf0\x00\x00\x00\x00\x00\x00\x42")),
-    "amf0_truncated": lambda port: _after_handshake(port, RtmpMessage(AMF0_COMMAND, 0, 0, b"\x02\x00\x07connect\x00?\xf0\x00")),
-    "publish_before_connect": lambda port: _after_handshake(port, RtmpMessage(AMF0_COMMAND, 0, 1, amf0.encode_all("publish", 3.0, None, "x", "live"))),
+    "amf0_nested_1000": lambda port: _after_handshake(port, MediaMessage(AMF0_COMMAND, 0, 0, amf0.encode_all("connect", 1.0) + deep_object(1000))),
+    "amf0_unknown_marker": lambda port: _after_handshake(port, MediaMessage(AMF0_COMMAND, 0, 0, b"\x02\x00\x07connect\x00?\xf0\x00\x00\x00\x00\x00\x00\x42")),
+    "amf0_truncated": lambda port: _after_handshake(port, MediaMessage(AMF0_COMMAND, 0, 0, b"\x02\x00\x07connect\x00?\xf0\x00")),
+    "publish_before_connect": lambda port: _after_handshake(port, MediaMessage(AMF0_COMMAND, 0, 1, amf0.encode_all("publish", 3.0, None, "x", "live"))),
 }
 
 

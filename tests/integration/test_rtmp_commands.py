@@ -4,8 +4,9 @@ import gevent
 import pytest
 from helpers.rtmpraw import RawRtmp
 
-from srspy.rtmp import amf0
-from srspy.rtmp.message import AMF0_COMMAND, AMF0_DATA, AUDIO, SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, USER_CONTROL, VIDEO, WINDOW_ACK_SIZE, RtmpMessage
+from srspy.kernel import amf0
+from srspy.rtmp.message import SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, USER_CONTROL, WINDOW_ACK_SIZE
+from srspy.kernel.message import AMF0_COMMAND, AMF0_DATA, AUDIO, VIDEO, MediaMessage
 
 pytestmark = pytest.mark.timeout(30)
 AVC_SH = bytes([0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E, 1, 0, 4, 0x68, 0xCE, 0x3C, 0x80])
@@ -102,17 +103,17 @@ def test_play_sequence_and_unpublish_republish_notify(make_server):
     assert amf0.decode_all(data.payload) == ["|RtmpSampleAccess", True, True]
     pub = start_publish(srv.rtmp_ports[0], "fmle")
     p.until_command("onStatus", "NetStream.Play.PublishNotify")
-    pub.send(RtmpMessage(VIDEO, 0, 1, AVC_SH), 6)
-    pub.send(RtmpMessage(VIDEO, 0, 1, b"\x17\x01\x00\x00\x00" + b"k" * 100), 6)
+    pub.send(MediaMessage(VIDEO, 0, 1, AVC_SH), 6)
+    pub.send(MediaMessage(VIDEO, 0, 1, b"\x17\x01\x00\x00\x00" + b"k" * 100), 6)
     pub.close()
     p.until_command("onStatus", "NetStream.Play.UnpublishNotify")
     assert sum(1 for m in p.msgs if m.type == VIDEO) == 2
     pub2 = start_publish(srv.rtmp_ports[0], "flash")
     p.until_command("onStatus", "NetStream.Play.PublishNotify")
     sh2 = AVC_SH[:-1] + b"\x81"
-    pub2.send(RtmpMessage(VIDEO, 5000, 1, b"\x27\x01\x00\x00\x00" + b"p" * 10), 6)  # no keyframe yet: skipped
-    pub2.send(RtmpMessage(VIDEO, 5000, 1, sh2), 6)
-    pub2.send(RtmpMessage(VIDEO, 5040, 1, b"\x17\x01\x00\x00\x00" + b"K" * 100), 6)
+    pub2.send(MediaMessage(VIDEO, 5000, 1, b"\x27\x01\x00\x00\x00" + b"p" * 10), 6)  # no keyframe yet: skipped
+    pub2.send(MediaMessage(VIDEO, 5000, 1, sh2), 6)
+    pub2.send(MediaMessage(VIDEO, 5040, 1, b"\x17\x01\x00\x00\x00" + b"K" * 100), 6)
     while sum(1 for m in p.msgs if m.type == VIDEO) < 4:
         p.read()
     videos = [m.payload for m in p.msgs if m.type == VIDEO]
@@ -122,13 +123,13 @@ def test_play_sequence_and_unpublish_republish_notify(make_server):
 def test_pause_unpause_and_close_stream(make_server):
     srv = make_server()
     pub = start_publish(srv.rtmp_ports[0], "fmle")
-    pub.send(RtmpMessage(VIDEO, 0, 1, AVC_SH), 6)
+    pub.send(MediaMessage(VIDEO, 0, 1, AVC_SH), 6)
     p = play(srv.rtmp_ports[0])
     p.command("pause", 0.0, None, True, 0.0, stream_id=1)
     p.until_command("onStatus", "NetStream.Pause.Notify")
     n = len(p.msgs)
     for t in range(10):
-        pub.send(RtmpMessage(AUDIO, t * 20, 1, b"\xaf\x01" + b"a" * 10), 4)
+        pub.send(MediaMessage(AUDIO, t * 20, 1, b"\xaf\x01" + b"a" * 10), 4)
     gevent.sleep(0.8)
     p.sock.settimeout(0.3)
     try:
@@ -140,7 +141,7 @@ def test_pause_unpause_and_close_stream(make_server):
     p.command("pause", 0.0, None, False, 0.0, stream_id=1)
     p.until_command("onStatus", "NetStream.Unpause.Notify")
     for t in range(10, 40):
-        pub.send(RtmpMessage(AUDIO, t * 20, 1, b"\xaf\x01" + b"a" * 10), 4)
+        pub.send(MediaMessage(AUDIO, t * 20, 1, b"\xaf\x01" + b"a" * 10), 4)
     while not any(m.type == AUDIO for m in p.msgs[n:]):
         p.read()
     # closeStream ends the play; the same connection can play again
@@ -167,13 +168,13 @@ def make_text():
 
 
 def test_amf3_command_connect_accepted(make_server):
-    from srspy.rtmp.message import AMF3_COMMAND
+    from srspy.kernel.message import AMF3_COMMAND
 
     srv = make_server()
     c = RawRtmp(srv.rtmp_ports[0])
     c.handshake()
     payload = b"\x00" + amf0.encode_all("connect", 1.0, {"app": "live", "tcUrl": "rtmp://127.0.0.1/live", "objectEncoding": 3.0})
-    c.send(RtmpMessage(AMF3_COMMAND, 0, 0, payload))
+    c.send(MediaMessage(AMF3_COMMAND, 0, 0, payload))
     v = c.until_command("_result")
     assert v[3]["code"] == "NetConnection.Connect.Success" and v[3]["objectEncoding"] == 3.0
 

@@ -5,13 +5,11 @@ import gevent
 import pytest
 from helpers.rtmpraw import RawRtmp
 
-from srspy.rtmp import amf0
+from srspy.kernel import amf0
 from srspy.rtmp import conn as rtmp_conn
 from srspy.rtmp.chunk import ChunkDecoder
-from srspy.rtmp.message import (
-    AMF0_COMMAND, AMF0_DATA, AUDIO, SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, USER_CONTROL, VIDEO, WINDOW_ACK_SIZE,
-    RtmpMessage,
-)
+from srspy.rtmp.message import SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, USER_CONTROL, WINDOW_ACK_SIZE
+from srspy.kernel.message import AMF0_COMMAND, AMF0_DATA, AUDIO, VIDEO, MediaMessage
 from srspy.rtmp.packer import RtmpChunkPacker, SharedPacks
 
 pytestmark = pytest.mark.timeout(60)
@@ -76,8 +74,8 @@ def test_replies_kept_across_connections_are_each_connections_own(make_server):
 
 
 def test_shared_packs_are_the_packers_bytes_and_shared():
-    msgs = [RtmpMessage(VIDEO, 1000 + i * 33, 1, bytes([0x17 if i == 0 else 0x27, 1]) + bytes(range(256)) * (40 if i == 0 else 3))
-            for i in range(8)] + [RtmpMessage(AUDIO, 1010, 1, b"\xaf\x01" + b"a" * 300)]
+    msgs = [MediaMessage(VIDEO, 1000 + i * 33, 1, bytes([0x17 if i == 0 else 0x27, 1]) + bytes(range(256)) * (40 if i == 0 else 3))
+            for i in range(8)] + [MediaMessage(AUDIO, 1010, 1, b"\xaf\x01" + b"a" * 300)]
     packs = SharedPacks(limit=4)
     bufs, size = packs.pack(msgs, 1000, 4096, 1)
     again, size2 = packs.pack(list(msgs), 1000, 4096, 1)  # another player's dump: an equal list
@@ -107,11 +105,11 @@ def test_shared_catch_up_reaches_every_player_intact(make_server):
     pub.handshake()
     pub.publish("gop")
     sh = bytes([0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E, 1, 0, 4, 0x68, 0xCE, 0x3C, 0x80])
-    pub.send(RtmpMessage(VIDEO, 0, 1, sh), 6)
+    pub.send(MediaMessage(VIDEO, 0, 1, sh), 6)
     sent = []
     for i in range(60):  # one GOP: a keyframe, then 59 frames
         body = bytes([0x17 if i == 0 else 0x27, 1, 0, 0, 0]) + bytes([i]) * (3000 + i)
-        pub.send(RtmpMessage(VIDEO, 100 + i * 40, 1, body), 6)
+        pub.send(MediaMessage(VIDEO, 100 + i * 40, 1, body), 6)
         sent.append(body)
     gevent.sleep(0.3)
     players = [_join(port, 1.0, "gop")[0] for _ in range(5)]

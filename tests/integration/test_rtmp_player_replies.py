@@ -11,7 +11,8 @@ import pytest
 from helpers.net import shrink_server_sndbuf
 from helpers.rtmpraw import RawRtmp
 
-from srspy.rtmp.message import UC_PING_REQUEST, UC_PING_RESPONSE, USER_CONTROL, VIDEO, RtmpMessage
+from srspy.rtmp.message import UC_PING_REQUEST, UC_PING_RESPONSE, USER_CONTROL
+from srspy.kernel.message import VIDEO, MediaMessage
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,9 +25,9 @@ def frame(i: int) -> bytes:
 
 
 def feed(pub: RawRtmp, count: int):
-    pub.send(RtmpMessage(VIDEO, 0, 1, AVC_SH), 6)
+    pub.send(MediaMessage(VIDEO, 0, 1, AVC_SH), 6)
     for i in range(count):
-        pub.send(RtmpMessage(VIDEO, 40 * i, 1, frame(i)), 6)
+        pub.send(MediaMessage(VIDEO, 40 * i, 1, frame(i)), 6)
         gevent.sleep(0.04)
 
 
@@ -46,7 +47,7 @@ def test_ping_replies_while_the_media_write_waits(make_server):
     # stop reading for a second and ping meanwhile: the server's media write blocks
     pings = list(range(1000, 1010))
     for n in pings:
-        player.send(RtmpMessage(USER_CONTROL, 0, 0, struct.pack(">HI", UC_PING_REQUEST, n)), 2)
+        player.send(MediaMessage(USER_CONTROL, 0, 0, struct.pack(">HI", UC_PING_REQUEST, n)), 2)
         gevent.sleep(0.1)
     frames, pongs = [], []
     deadline = gevent.time.time() + 20

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from srspy.errors import Amf0Error
-from srspy.rtmp import amf0
-from srspy.rtmp.amf0 import UNDEFINED, Amf0Date, EcmaArray, TypedObject
+from srspy.kernel import amf0
+from srspy.kernel.amf0 import UNDEFINED, Amf0Date, EcmaArray, TypedObject
 from srspy.rtmp.chunk import ChunkDecoder
 
 VECTORS = os.path.join(os.path.dirname(__file__), "..", "vectors")
@@ -369,7 +369,7 @@ def test_number_struct_is_big_endian_double():
 
 
 def test_encoding_caches_keys_and_short_strings_bounded():
-    from srspy.rtmp import amf0 as m
+    from srspy.kernel import amf0 as m
 
     obj = {"code": "NetStream.Play.Start", "description": "x" * 300, "level": "status"}
     first = m.encode(obj)

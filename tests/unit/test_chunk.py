@@ -9,18 +9,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from srspy.errors import ChunkSizeError, MessageSizeError, RtmpProtocolError
-from srspy.rtmp import amf0, chunk
+from srspy.rtmp import chunk
+from srspy.kernel import amf0
 from srspy.rtmp.chunk import MAX_IOVEC_HEADER, ChunkDecoder, ChunkEncoder
-from srspy.rtmp.message import (
-    ABORT,
-    AMF0_COMMAND,
-    AMF0_DATA,
-    AUDIO,
-    SET_CHUNK_SIZE,
-    USER_CONTROL,
-    VIDEO,
-    RtmpMessage,
-)
+from srspy.rtmp.message import ABORT, SET_CHUNK_SIZE, USER_CONTROL
+from srspy.kernel.message import AMF0_COMMAND, AMF0_DATA, AUDIO, VIDEO, MediaMessage
 
 VECTORS = os.path.join(os.path.dirname(__file__), "..", "vectors")
 CAPTURES = ["ffmpeg_publish_c2s.bin", "ffmpeg_publish_av_c2s.bin"]
@@ -182,7 +175,7 @@ def test_type3_after_type0_uses_its_timestamp_as_delta():
 def test_chunk_stream_id_forms(cs, raw):
     assert basic(0, cs) == raw
     enc = ChunkEncoder()
-    m = RtmpMessage(AUDIO, 7, 1, b"abc")
+    m = MediaMessage(AUDIO, 7, 1, b"abc")
     data = enc.encode(m, cs)
     assert data.startswith(raw)
     assert fields(decode_whole(data)) == [(AUDIO, 7, 1, b"abc", cs)]
@@ -237,7 +230,7 @@ def test_empty_messages_are_returned():
     data = header(0, 3, ts=5, length=0, mtype=AMF0_COMMAND) + basic(3, 3) + header(0, 3, ts=9, length=1, mtype=8) + b"x"
     assert [(m.timestamp, m.payload) for m in decode_whole(data)] == [(5, b""), (10, b""), (9, b"x")]
     enc = ChunkEncoder()
-    assert enc.encode(RtmpMessage(9, 1, 1, b""), 6) == header(0, 6, ts=1, length=0, mtype=9, sid=1)
+    assert enc.encode(MediaMessage(9, 1, 1, b""), 6) == header(0, 6, ts=1, length=0, mtype=9, sid=1)
 
 
 # -------------------------------------------------------------- extended timestamps
@@ -248,7 +241,7 @@ def test_extended_timestamp_repeated_on_continuation_chunks():
     data = (header(0, 6, ts=ts, length=300, mtype=VIDEO, sid=1) + p[:128]
             + basic(3, 6) + ts.to_bytes(4, "big") + p[128:256]
             + basic(3, 6) + ts.to_bytes(4, "big") + p[256:])
-    assert ChunkEncoder(128).encode(RtmpMessage(VIDEO, ts, 1, p), 6) == data
+    assert ChunkEncoder(128).encode(MediaMessage(VIDEO, ts, 1, p), 6) == data
     for msgs in (decode_whole(data), decode_bytewise(data)):
         assert fields(msgs) == [(VIDEO, ts, 1, p, 6)]
 
@@ -283,7 +276,7 @@ def test_timestamps_are_31_bits_as_in_srs():
 
 
 def test_exactly_0xffffff_needs_the_extended_field():
-    m = RtmpMessage(AUDIO, 0xFFFFFF, 1, b"x")
+    m = MediaMessage(AUDIO, 0xFFFFFF, 1, b"x")
     data = ChunkEncoder().encode(m, 4)
     assert data == header(0, 4, ts=0xFFFFFF, length=1, mtype=AUDIO, sid=1) + b"x"
     assert len(data) == 1 + 11 + 4 + 1
@@ -305,7 +298,7 @@ def test_interleaved_chunks_of_two_streams():
 
 def test_set_chunk_size_mid_stream():
     enc = ChunkEncoder(128)
-    big = RtmpMessage(VIDEO, 1, 1, payload(10000))
+    big = MediaMessage(VIDEO, 1, 1, payload(10000))
     data = enc.encode(big, 6) + enc.encode(chunk.set_chunk_size(4096), 2)
     enc.set_chunk_size(4096)
     data += enc.encode(big, 6)
@@ -373,7 +366,7 @@ def test_unfinished_messages_cannot_pin_unbounded_memory():
     d.set_chunk_size(1000)
     enc = ChunkEncoder(1000)
     d.feed(header(0, 6, length=len(big), mtype=VIDEO) + big[:1000])
-    small = enc.encode(RtmpMessage(AUDIO, 0, 1, payload(900, 8)), 4)
+    small = enc.encode(MediaMessage(AUDIO, 0, 1, payload(900, 8)), 4)
     pieces = [big[i:i + 1000] for i in range(1000, len(big), 1000)]
     got = []
     for i, p in enumerate(pieces):
@@ -404,7 +397,7 @@ def _messages(draw, chunk_size: int, count: int):
     out = []
     for i in range(count):
         size = draw(st.one_of(st.integers(0, 300), st.integers(0, min(200_000, chunk_size * 400))))
-        msg = RtmpMessage(draw(_types), draw(_timestamps), draw(st.integers(0, 2**32 - 1)),
+        msg = MediaMessage(draw(_types), draw(_timestamps), draw(st.integers(0, 2**32 - 1)),
                           payload(size, draw(st.integers(0, 1000))))
         out.append((msg, draw(_cs_ids)))
     return out
@@ -435,7 +428,7 @@ def test_round_trip_random_messages_and_splits(data):
         assert fields(decode_split(wire, random_sizes(rng, len(wire), biggest), preset)) == expected
 
 
-def _chunks_of(msg: RtmpMessage, cs: int, enc: ChunkEncoder) -> list[bytes]:
+def _chunks_of(msg: MediaMessage, cs: int, enc: ChunkEncoder) -> list[bytes]:
     bufs, _ = enc.encode_iovecs(msg, cs, msg.timestamp, bytearray(MAX_IOVEC_HEADER), 0)
     return [bytes(bufs[i]) + bytes(bufs[i + 1] if i + 1 < len(bufs) else b"") for i in range(0, len(bufs), 2)]
 
@@ -448,7 +441,7 @@ def test_round_trip_interleaved_streams(data):
     enc = ChunkEncoder(chunk_size)
     queues = {}
     for cs in cs_ids:
-        m = RtmpMessage(data.draw(_types), data.draw(_timestamps), 1,
+        m = MediaMessage(data.draw(_types), data.draw(_timestamps), 1,
                         payload(data.draw(st.integers(0, 3000)), data.draw(st.integers(0, 99))))
         queues[cs] = (m, _chunks_of(m, cs, enc))
     rng = random.Random(data.draw(st.integers(0, 2**32), "seed"))
@@ -471,7 +464,7 @@ def test_round_trip_interleaved_streams(data):
 @pytest.mark.parametrize("cs", [3, 64, 400])
 def test_encode_iovecs_equals_encode(size, ts, cs):
     enc = ChunkEncoder(128)
-    m = RtmpMessage(VIDEO, ts, 1, payload(size))
+    m = MediaMessage(VIDEO, ts, 1, payload(size))
     hdr = bytearray(64)
     bufs, end = enc.encode_iovecs(m, cs, ts, hdr, 10)
     assert b"".join(bufs) == enc.encode(m, cs)
@@ -481,7 +474,7 @@ def test_encode_iovecs_equals_encode(size, ts, cs):
 
 def test_encode_iovecs_uses_the_per_player_timestamp():
     enc = ChunkEncoder(100)
-    m = RtmpMessage(AUDIO, 5, 1, payload(250))
+    m = MediaMessage(AUDIO, 5, 1, payload(250))
     bufs, _ = enc.encode_iovecs(m, 4, 0x1000000, bytearray(32), 0)
     assert b"".join(bufs) == enc.encode(m.copy(timestamp=0x1000000), 4)
     assert m.timestamp == 5
@@ -489,7 +482,7 @@ def test_encode_iovecs_uses_the_per_player_timestamp():
 
 def test_encode_iovecs_batch_in_one_header_buffer():
     enc = ChunkEncoder(60000)
-    msgs = [RtmpMessage(VIDEO if i % 2 else AUDIO, i * 40, 1, payload(i * 9000, i)) for i in range(1, 20)]
+    msgs = [MediaMessage(VIDEO if i % 2 else AUDIO, i * 40, 1, payload(i * 9000, i)) for i in range(1, 20)]
     hdr = bytearray(MAX_IOVEC_HEADER * len(msgs))
     out, off = [], 0
     for m in msgs:
@@ -499,7 +492,7 @@ def test_encode_iovecs_batch_in_one_header_buffer():
 
 
 def test_payload_slices_are_shared_and_cached_per_chunk_size():
-    m = RtmpMessage(VIDEO, 0, 1, payload(1000))
+    m = MediaMessage(VIDEO, 0, 1, payload(1000))
     a, b = ChunkEncoder(128), ChunkEncoder(128)
     s1 = a.payload_slices(m)
     assert b.payload_slices(m) is s1  # one computation for every player at this size
@@ -508,12 +501,12 @@ def test_payload_slices_are_shared_and_cached_per_chunk_size():
     c = ChunkEncoder(4096)
     assert c.payload_slices(m) == [m.payload]
     assert a.payload_slices(m) is not s1  # recomputed after the size changed
-    small = RtmpMessage(AUDIO, 0, 1, b"abc")
+    small = MediaMessage(AUDIO, 0, 1, b"abc")
     assert a.payload_slices(small)[0] is small.payload
 
 
 def test_foreign_cache_content_is_left_alone():
-    m = RtmpMessage(VIDEO, 0, 1, payload(300))
+    m = MediaMessage(VIDEO, 0, 1, payload(300))
     marker = object()
     m._cache = marker
     enc = ChunkEncoder(128)
@@ -525,21 +518,21 @@ def test_foreign_cache_content_is_left_alone():
 def test_encoder_errors():
     enc = ChunkEncoder()
     with pytest.raises(ValueError, match="header buffer of 10 bytes is full at offset 0"):
-        enc.encode_iovecs(RtmpMessage(VIDEO, 0, 1, payload(300)), 6, 0, bytearray(10), 0)
+        enc.encode_iovecs(MediaMessage(VIDEO, 0, 1, payload(300)), 6, 0, bytearray(10), 0)
     for cs in (0, 1, 65600):
         with pytest.raises(ValueError, match="chunk stream id"):
-            enc.encode(RtmpMessage(VIDEO, 0, 1, b"x"), cs)
+            enc.encode(MediaMessage(VIDEO, 0, 1, b"x"), cs)
         with pytest.raises(ValueError, match="chunk stream id"):
-            enc.encode_iovecs(RtmpMessage(VIDEO, 0, 1, b"x"), cs, 0, bytearray(32), 0)
+            enc.encode_iovecs(MediaMessage(VIDEO, 0, 1, b"x"), cs, 0, bytearray(32), 0)
     with pytest.raises(ValueError, match="chunk size 0"):
         enc.set_chunk_size(0)
     with pytest.raises(ValueError, match="24-bit length"):
-        enc.encode(RtmpMessage(VIDEO, 0, 1, bytes(0x1000000)), 6)
+        enc.encode(MediaMessage(VIDEO, 0, 1, bytes(0x1000000)), 6)
 
 
 def test_encoder_chunk_size_one():
     enc = ChunkEncoder(1)
-    m = RtmpMessage(AUDIO, 3, 1, b"abc")
+    m = MediaMessage(AUDIO, 3, 1, b"abc")
     assert enc.encode(m, 4) == header(0, 4, ts=3, length=3, mtype=AUDIO, sid=1) + b"a\xc4b\xc4c"
 
 

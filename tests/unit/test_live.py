@@ -7,22 +7,22 @@ import pytest
 from srspy.kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
 from srspy.live.jitter import SourceJitter, consumer_base
 from srspy.live.source import LiveSource, SourceOptions
-from srspy.rtmp.message import AUDIO, VIDEO, RtmpMessage
+from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
 
 AVC_SH = bytes([0x17, 0x00, 0, 0, 0]) + b"\x01\x64\x00\x1f\xff\xe1\x00\x00\x01\x00\x00"
 AAC_SH = bytes([0xAF, 0x00, 0x12, 0x10])
 
 
 def key(ts):
-    return RtmpMessage(VIDEO, ts, 1, bytes([0x17, 0x01, 0, 0, 0]) + b"K" * 10)
+    return MediaMessage(VIDEO, ts, 1, bytes([0x17, 0x01, 0, 0, 0]) + b"K" * 10)
 
 
 def inter(ts):
-    return RtmpMessage(VIDEO, ts, 1, bytes([0x27, 0x01, 0, 0, 0]) + b"P" * 10)
+    return MediaMessage(VIDEO, ts, 1, bytes([0x27, 0x01, 0, 0, 0]) + b"P" * 10)
 
 
 def audio(ts):
-    return RtmpMessage(AUDIO, ts, 1, bytes([0xAF, 0x01]) + b"A" * 5)
+    return MediaMessage(AUDIO, ts, 1, bytes([0xAF, 0x01]) + b"A" * 5)
 
 
 def make_source(**kw):
@@ -64,8 +64,8 @@ def test_consumer_base():
 
 def test_new_consumer_gets_headers_then_gop_from_keyframe():
     src = make_source(time_jitter="off")
-    src.on_audio(RtmpMessage(AUDIO, 0, 1, AAC_SH))
-    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    src.on_audio(MediaMessage(AUDIO, 0, 1, AAC_SH))
+    src.on_video(MediaMessage(VIDEO, 0, 1, AVC_SH))
     for t in range(0, 2000, 40):
         src.on_video(key(t) if t % 1000 == 0 else inter(t))
         src.on_audio(audio(t))
@@ -80,7 +80,7 @@ def test_new_consumer_gets_headers_then_gop_from_keyframe():
 
 def test_gop_cache_off_waits_for_next_keyframe():
     src = make_source(time_jitter="off", gop_cache=False)
-    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    src.on_video(MediaMessage(VIDEO, 0, 1, AVC_SH))
     src.on_video(key(0))
     src.on_video(inter(40))
     c = src.create_consumer()
@@ -96,8 +96,8 @@ def test_gop_cache_off_waits_for_next_keyframe():
 
 def test_queue_overflow_shrinks_to_headers_and_next_keyframe():
     src = make_source(time_jitter="off", queue_length_ms=2000)
-    src.on_audio(RtmpMessage(AUDIO, 0, 1, AAC_SH))
-    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    src.on_audio(MediaMessage(AUDIO, 0, 1, AAC_SH))
+    src.on_video(MediaMessage(VIDEO, 0, 1, AVC_SH))
     src.on_video(key(0))
     c = src.create_consumer()
     src.consumer_dumps(c)
@@ -113,7 +113,7 @@ def test_queue_overflow_shrinks_to_headers_and_next_keyframe():
 
 def test_republish_never_sends_old_leftovers():
     src = make_source(time_jitter="off")
-    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    src.on_video(MediaMessage(VIDEO, 0, 1, AVC_SH))
     src.on_video(key(0))
     c = src.create_consumer()
     src.consumer_dumps(c)
@@ -124,7 +124,7 @@ def test_republish_never_sends_old_leftovers():
     src.on_publish(object())
     assert c.pop_events() == ["publish"]
     src.on_video(inter(0))  # the new publisher starts badly: must be skipped
-    new_sh = RtmpMessage(VIDEO, 0, 1, AVC_SH + b"\x01")
+    new_sh = MediaMessage(VIDEO, 0, 1, AVC_SH + b"\x01")
     src.on_video(new_sh)
     src.on_video(key(0))
     msgs = c.dump()
@@ -133,7 +133,7 @@ def test_republish_never_sends_old_leftovers():
 
 def test_full_jitter_timestamps_start_near_zero_for_each_consumer():
     src = make_source()  # full
-    src.on_video(RtmpMessage(VIDEO, 5000, 1, AVC_SH))
+    src.on_video(MediaMessage(VIDEO, 5000, 1, AVC_SH))
     for t in range(5000, 7000, 40):
         src.on_video(key(t) if t == 6000 else inter(t))
     c = src.create_consumer()
@@ -234,7 +234,7 @@ def test_a_joining_player_catches_up_in_small_writes():
     from srspy.live.consumer import CATCH_UP_DUMP, FIRST_DUMP
 
     src = make_source(time_jitter="off")
-    src.on_video(RtmpMessage(VIDEO, 0, 1, AVC_SH))
+    src.on_video(MediaMessage(VIDEO, 0, 1, AVC_SH))
     for t in range(0, 4000, 20):  # a 200-message GOP
         src.on_video(key(t) if t == 0 else inter(t))
     c = src.create_consumer(mw_msgs=8, mw_sleep=350)
@@ -313,17 +313,17 @@ def test_due_steady_players_share_one_encoding_and_stay_parked():
 
 def test_on_message_takes_aggregates_data_and_refuses_commands():
     from srspy.kernel.flv import encode_tag
-    from srspy.rtmp.message import AGGREGATE, AMF0_COMMAND, AMF3_DATA
-    from srspy.rtmp import amf0
+    from srspy.kernel.message import AGGREGATE, AMF0_COMMAND, AMF3_DATA
+    from srspy.kernel import amf0
 
     src = make_source(time_jitter="off")
     body = encode_tag(9, 1000, key(0).payload) + encode_tag(8, 1023, audio(0).payload)
-    assert src.on_message(RtmpMessage(AGGREGATE, 5000, 1, body))
+    assert src.on_message(MediaMessage(AGGREGATE, 5000, 1, body))
     assert [(m.type, m.timestamp) for m in src.msgs] == [(VIDEO, 5000), (AUDIO, 5023)]
     meta = amf0.encode_all("onMetaData", {"width": 640.0})
-    assert src.on_message(RtmpMessage(AMF3_DATA, 0, 1, b"\x00" + meta))
+    assert src.on_message(MediaMessage(AMF3_DATA, 0, 1, b"\x00" + meta))
     assert src.meta.metadata is not None
-    assert not src.on_message(RtmpMessage(AMF0_COMMAND, 0, 1, amf0.encode_all("FCUnpublish", 3.0, None)))
+    assert not src.on_message(MediaMessage(AMF0_COMMAND, 0, 1, amf0.encode_all("FCUnpublish", 3.0, None)))
 
 
 def test_a_parked_player_that_is_not_steady_gets_its_own_batch():

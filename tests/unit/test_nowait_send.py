@@ -12,7 +12,7 @@ from gevent import socket
 from srspy.http.writer import ResponseWriter
 from srspy.netio import send_nowait
 from srspy.rtmp.chunk import ChunkDecoder
-from srspy.rtmp.message import AUDIO, VIDEO, RtmpMessage
+from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
 from srspy.rtmp.protocol import RtmpProtocol
 
 pytestmark = pytest.mark.timeout(30)
@@ -111,7 +111,7 @@ def test_try_send_iov_then_flush_keeps_the_chunk_stream_whole(tcp_pair):
     server, client = tcp_pair
     proto = RtmpProtocol(server)
     proto.out_chunk_size = 4096
-    msgs = [RtmpMessage(VIDEO if i % 2 else AUDIO, 40 * i, 1, os.urandom(9000 + i)) for i in range(200)]
+    msgs = [MediaMessage(VIDEO if i % 2 else AUDIO, 40 * i, 1, os.urandom(9000 + i)) for i in range(200)]
     ok = [proto.try_send_iov(*proto.pack_media(msgs[i:i + 20], 0, 1)) for i in range(0, 200, 20)]
     assert ok[0] is False and proto.backlog is not None  # ~1.8 MB cannot fit
     assert not any(ok[1:])  # later batches queue behind the first
@@ -160,7 +160,7 @@ class CountingSocket:
 
 
 def test_a_batch_of_messages_goes_out_in_one_send(tcp_pair):
-    from srspy.rtmp import amf0
+    from srspy.kernel import amf0
     from srspy.rtmp.protocol import set_chunk_size_msg, window_ack_size_msg
 
     server, client = tcp_pair
@@ -187,8 +187,8 @@ def test_media_inside_a_batch_keeps_its_headers(tcp_pair):
     counting = CountingSocket(server)
     proto = RtmpProtocol(counting)
     proto.out_chunk_size = 4096
-    first = [RtmpMessage(VIDEO, 40 * i, 1, os.urandom(5000 + i)) for i in range(5)]
-    second = [RtmpMessage(AUDIO, 7 + i, 1, os.urandom(100 + i)) for i in range(5)]
+    first = [MediaMessage(VIDEO, 40 * i, 1, os.urandom(5000 + i)) for i in range(5)]
+    second = [MediaMessage(AUDIO, 7 + i, 1, os.urandom(100 + i)) for i in range(5)]
     reader = gevent.spawn(read_to_eof, client)
     with proto.batch():
         proto.send_message(command_msg("onStatus", 0.0, None, {"code": "NetStream.Play.Start"}, stream_id=1))

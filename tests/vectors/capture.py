@@ -31,10 +31,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from srspy.rtmp import amf0  # noqa: E402
+from srspy.kernel import amf0
 from srspy.rtmp.chunk import ChunkDecoder, ChunkEncoder, set_peer_bandwidth, window_ack_size  # noqa: E402
 from srspy.rtmp.handshake import C0C1_SIZE, C2_SIZE, ServerHandshake  # noqa: E402
-from srspy.rtmp.message import AMF0_COMMAND, AMF3_COMMAND, RtmpMessage  # noqa: E402
+from srspy.kernel.message import AMF0_COMMAND, AMF3_COMMAND, MediaMessage
 
 STEP_TIMEOUT = 10.0  # seconds for any single wait
 PUBLISH_SECONDS = 6.0  # upper bound of a publish capture
@@ -140,7 +140,7 @@ def capture_publish(make_cmd) -> bytes:
     return bytes(recorded)
 
 
-def _answer(msg: RtmpMessage) -> list[RtmpMessage]:
+def _answer(msg: MediaMessage) -> list[MediaMessage]:
     """Just enough of a server for ffmpeg to get to publishing."""
     if msg.type == AMF0_COMMAND:
         values = amf0.decode_all(msg.payload)
@@ -154,14 +154,14 @@ def _answer(msg: RtmpMessage) -> list[RtmpMessage]:
                 "description": "Connection succeeded", "objectEncoding": 0.0}
         props = {"fmsVer": "FMS/3,5,3,888", "capabilities": 127.0, "mode": 1.0}
         return [window_ack_size(2500000), set_peer_bandwidth(2500000, 2),
-                RtmpMessage(AMF0_COMMAND, 0, 0, _command("_result", txn, props, info), 3)]
+                MediaMessage(AMF0_COMMAND, 0, 0, _command("_result", txn, props, info), 3)]
     if name == "createStream":
-        return [RtmpMessage(AMF0_COMMAND, 0, 0, _command("_result", txn, None, 1.0), 3)]
+        return [MediaMessage(AMF0_COMMAND, 0, 0, _command("_result", txn, None, 1.0), 3)]
     if name == "publish":
         info = {"level": "status", "code": "NetStream.Publish.Start", "description": "Started publishing stream."}
-        return [RtmpMessage(AMF0_COMMAND, 0, 1, _command("onStatus", 0.0, None, info), 5)]
+        return [MediaMessage(AMF0_COMMAND, 0, 1, _command("onStatus", 0.0, None, info), 5)]
     if name in ("releaseStream", "FCPublish"):
-        return [RtmpMessage(AMF0_COMMAND, 0, 0, _command("_result", txn, None, amf0.UNDEFINED), 3)]
+        return [MediaMessage(AMF0_COMMAND, 0, 0, _command("_result", txn, None, amf0.UNDEFINED), 3)]
     return []
 
 
