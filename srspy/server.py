@@ -27,12 +27,12 @@ from .http.auth import HttpAuthMux
 from .http.conn import HttpConn
 from .http.cors import HttpCorsMux
 from .http.server import HttpServer
-from .http.stream import HttpStreamServer
+from .app.http_stream import HttpStreamServer
 from .listener import TcpListener
 from .live.source import SourceManager, SourceOptions
 from .log import new_cid
-from .relay import RelayManager
-from .rtmp.conn import RtmpConn
+from .app.relay import RelayManager
+from .app.rtmp_conn import RtmpConn
 from .stat import Statistic
 
 GRACE_DRAIN_S = 1.0  # players get this long to receive their end of stream on a graceful quit

@@ -15,7 +15,7 @@ from helpers.media import ffprobe, publish_args, streams_by_type, wait_published
 from helpers.relay import assert_same_from_keyframe, start_nms
 from srspy.client.flvfile import read_flv_file
 from srspy.client.rtmp import RtmpPullSession
-from srspy.relay import EDGE_FORWARD, EDGE_PULL
+from srspy.app.relay import EDGE_FORWARD, EDGE_PULL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

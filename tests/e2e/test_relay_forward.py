@@ -8,7 +8,7 @@ from helpers.flvclient import FlvPlayer
 from helpers.media import ffprobe, publish_args, streams_by_type, wait_published, wait_until
 from helpers.relay import assert_same_from_keyframe
 from srspy.client.flvfile import read_flv_file
-from srspy.relay import RTMP_FORWARD
+from srspy.app.relay import RTMP_FORWARD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

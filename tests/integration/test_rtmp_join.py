@@ -6,7 +6,7 @@ import pytest
 from helpers.rtmpraw import RawRtmp
 
 from srspy.kernel import amf0
-from srspy.rtmp import conn as rtmp_conn
+from srspy.app import rtmp_conn
 from srspy.rtmp.chunk import ChunkDecoder
 from srspy.rtmp.message import SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, USER_CONTROL, WINDOW_ACK_SIZE
 from srspy.kernel.message import AMF0_COMMAND, AMF0_DATA, AUDIO, VIDEO, MediaMessage

@@ -3,7 +3,7 @@
 import pytest
 
 from srspy.client.url import UrlError, parse_httpflv_url, parse_rtmp_url, parse_url
-from srspy.relay import split_host_port, upstream_url
+from srspy.app.relay import split_host_port, upstream_url
 from srspy.request import Request
 
 

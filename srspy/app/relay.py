@@ -27,9 +27,12 @@ from __future__ import annotations
 import gevent
 from loguru import logger
 
-from .errors import SrsError, StreamBusyError
-from .request import DEFAULT_VHOST
-from .session import PULL, Session
+from ..client import open_pull
+from ..client.rtmp import RtmpPushSession
+from ..errors import SrsError, StreamBusyError
+from ..request import DEFAULT_VHOST, request_from_http
+from ..session import PULL, Session
+from .http_stream import LiveStream
 
 EDGE_PULL = "edge-pull"
 EDGE_FORWARD = "edge-forward"
@@ -195,7 +198,6 @@ class EdgeIngester(_Relay):
                 gevent.sleep(EDGE_RETRY_S)
 
     def _ingest(self, url: str) -> bool:
-        from .client import open_pull
 
         session = open_pull(url, start_timeout=EDGE_START_TIMEOUT_S, read_timeout=EDGE_READ_TIMEOUT_S)
         self.session = session
@@ -290,7 +292,6 @@ class Forwarder(_Relay):
         return not self.stopped and not self.draining and src.publishing and src.epoch == self.epoch
 
     def _cycle(self):
-        from .client.rtmp import RtmpPushSession
 
         backoff = FORWARD_BACKOFF_S[0]
         with logger.contextualize(cid=self.cid):
@@ -516,8 +517,6 @@ class EdgeHttpHijacker:
     def hijack(self, r, handler):
         if handler is not None:
             return None
-        from .http.stream import LiveStream
-        from .request import request_from_http
 
         server = self.manager.server
         streams = getattr(server, "streams", None)

@@ -20,8 +20,8 @@ from ..live.consumer import Sink
 from ..log import new_cid, spawn_with_context
 from ..request import Request, discover_tc_url
 from ..kernel.message import AMF0_COMMAND, AMF3_COMMAND, MediaMessage
-from .protocol import decode_command
-from .server import FMLE_PUBLISH, HAIVISION_PUBLISH, RTMP_PLAY, RtmpServer, transaction_id
+from ..rtmp.protocol import decode_command
+from ..rtmp.server import FMLE_PUBLISH, HAIVISION_PUBLISH, RTMP_PLAY, RtmpServer, transaction_id
 
 RTMP_TIMEOUT = 30.0  # SRS_CONSTS_RTMP_TIMEOUT
 PAUSED_RECV_TIMEOUT = 180.0
