@@ -43,7 +43,6 @@ from loguru import logger
 from . import SERVER
 from .errors import ERROR_HTTP_HOOK_REJECT, AccessDenied
 from .log import spawn_with_context
-from .stat import stream_name
 
 DECIDING = ("on_connect", "on_publish", "on_play")
 NOTIFYING = ("on_close", "on_unpublish", "on_stop")
@@ -172,14 +171,14 @@ class Hooks:
         """The JSON body SRS posts for ``action``."""
         ev = self._base(action, req, cid)
         if action == "on_connect":
-            ev.update(stream=stream_name(req), param=req.param, tcUrl=req.tc_url, pageUrl=req.page_url)
+            ev.update(stream=req.stream_name, param=req.param, tcUrl=req.tc_url, pageUrl=req.page_url)
         elif action == "on_close":
             ev.update(send_bytes=int(extra.get("send_bytes", 0)), recv_bytes=int(extra.get("recv_bytes", 0)))
         elif action == "on_play":
-            ev.update(stream=stream_name(req), tcUrl=req.tc_url, param=req.param, pageUrl=req.page_url)
+            ev.update(stream=req.stream_name, tcUrl=req.tc_url, param=req.param, pageUrl=req.page_url)
             self._stream_ids(ev, req)
         else:  # on_publish, on_unpublish, on_stop
-            ev.update(tcUrl=req.tc_url, stream=stream_name(req), param=req.param)
+            ev.update(tcUrl=req.tc_url, stream=req.stream_name, param=req.param)
             self._stream_ids(ev, req)
         return ev
 

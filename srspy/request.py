@@ -42,13 +42,20 @@ class Request:
         return copy.copy(self)
 
     @property
-    def stream_url(self) -> str:
-        """``/app/stream``, prefixed by the vhost unless it is the default one; extension stripped."""
+    def stream_name(self) -> str:
+        """The stream's name, the one helper every table, hook and relay uses: an HTTP
+        request's extension is stripped (``s.flv`` is stream ``s``); an RTMP name is whole."""
         stream = self.stream
-        dot = stream.rfind(".")
-        if dot > 0 and "/" not in stream[dot:]:
-            stream = stream[:dot]
-        url = f"/{self.app}/{stream}"
+        if self.protocol != "rtmp":
+            dot = stream.rfind(".")
+            if dot > 0:
+                stream = stream[:dot]
+        return stream
+
+    @property
+    def stream_url(self) -> str:
+        """``/app/stream``, prefixed by the vhost unless it is the default one (SRS's stream url)."""
+        url = f"/{self.app}/{self.stream_name}"
         if self.vhost and self.vhost != DEFAULT_VHOST:
             return f"{self.vhost}{url}"
         return url

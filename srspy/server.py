@@ -19,19 +19,21 @@ import gevent
 from gevent.event import Event
 from loguru import logger
 
-from . import SERVER, log
+from . import SERVER, log, security
 from .config import load_config
 from .errors import ConfigError
 from .hooks import Hooks
+from .http import api
 from .http.auth import HttpAuthMux
 from .http.conn import HttpConn
 from .http.cors import HttpCorsMux
 from .http.server import HttpServer
+from .app.edge import EdgeManager
+from .app.forward import ForwardOutputs
 from .app.http_stream import HttpStreamServer
 from .listener import TcpListener
 from .live.source import SourceManager, SourceOptions
 from .log import new_cid
-from .app.relay import RelayManager
 from .app.rtmp_conn import RtmpConn
 from .stat import Statistic
 
@@ -46,8 +48,8 @@ class Server:
         self.max_message_size = 8 * 1024 * 1024  # the 24-bit length field allows 16 MiB - 1
         self.stat = Statistic(server_id=config.root.get("server_id") or "")
         self.hooks = Hooks(self)
-        self.sources = SourceManager(options_for=self._source_options, handler=self)
-        self.relay = RelayManager(self)  # relay: edge (cluster remote) and forward
+        self.sources = SourceManager(options_for=self._source_options)
+        self.edge = EdgeManager(self)  # cluster remote: the first player starts a pull
         self.conns: dict = {}
         self.rejected = 0
         self.listeners: list[TcpListener] = []
@@ -57,6 +59,10 @@ class Server:
         http_conf = config.root["http_server"]
         self.http = HttpServer(dir=http_conf["dir"])
         self.streams = HttpStreamServer(self, self.http.stream_mux)
+        # who hears of publishes and consumers (live/hub.py), and the per-source outputs
+        for listener in (self.streams, self.stat.listener(), self.edge):
+            self.sources.add_listener(listener)
+        self.sources.add_output_factory(ForwardOutputs(self))
         auth = config.root["http_api"]["auth"]
         self.auth_mux = HttpAuthMux(self.http, auth["enabled"], auth["username"], auth["password"])
         self.cors_mux = HttpCorsMux(self.auth_mux, http_conf["crossdomain"])
@@ -120,12 +126,11 @@ class Server:
         for lst in self.listeners:
             lst.start()
         self.sources.start()
-        self.relay.start()  # relay: the HTTP-FLV hijacker for edge streams
         self._greenlets.append(gevent.spawn(self._timer_loop))
         self._write_pid()
         logger.info("{} started, pid={}, rtmp={}, http={}, api={}", SERVER, os.getpid(), self.rtmp_ports, self.http_port, self.api_port)
 
-    # >>> operations: HTTP API and exporter (srspy.http.api) ---------------------------------
+    # -- HTTP API and exporter (srspy/http/api.py) ------------------------------------------
     def _mount_api(self, api_enabled: bool = True):
         """The HTTP API and the Prometheus exporter.
 
@@ -134,8 +139,6 @@ class Server:
         API listener serves. The exporter listener serves that chain too, unless its port is
         the API's or the HTTP server's (then ``/metrics`` is served there).
         """
-        from .http import api
-
         self.api_handler = api.mount(self, api_enabled)
         root = self.config.root
         exp = root["exporter"]
@@ -153,7 +156,6 @@ class Server:
         self.exporter_port = lst.port
 
     exporter_port: int | None = None
-    # <<< operations
 
     def serve_forever(self):
         """Start, install the signal handlers, run until a quit signal or ``stop()``."""
@@ -165,7 +167,7 @@ class Server:
 
     _graceful = True
 
-    # >>> operations: signals -------------------------------------------------------------
+    # -- signals -----------------------------------------------------------------------------
     def install_signals(self):
         """SIGQUIT, SIGINT: graceful quit; SIGTERM: fast quit (graceful with force_grace_quit);
         SIGHUP: reload the config; SIGUSR1: reopen the log file. Handlers run in greenlets."""
@@ -174,7 +176,6 @@ class Server:
         gevent.signal_handler(signal.SIGQUIT, self.quit, True)
         gevent.signal_handler(signal.SIGHUP, self.reload)
         gevent.signal_handler(signal.SIGUSR1, log.reopen)
-    # <<< operations
 
     def quit(self, graceful: bool = True):
         logger.info("signal: {} quit", "graceful" if graceful else "fast")
@@ -203,7 +204,7 @@ class Server:
             end = time.monotonic() + 1.0
             while self.conns and time.monotonic() < end:
                 gevent.sleep(0.05)
-        self.relay.stop()  # relay: edge pulls and forwarders
+        self.edge.stop()
         if graceful:
             self.hooks.drain(1.0)  # on_unpublish/on_stop/on_close still in flight
         self.sources.stop()
@@ -276,31 +277,11 @@ class Server:
 
     # -- access checks (security, refer) ---------------------------------------------------------
     def check_access(self, vconf: dict, action: str, req):
-        try:
-            from .security import check
-        except ImportError:
-            return
-        check(vconf, action, req)
-
-    # -- source handler -----------------------------------------------------------------------------
-    def on_publish(self, source):
-        self.streams.http_mount(source.req)
-        self.relay.on_publish(source)  # relay: forward, edge publish to the origin
-
-    def on_unpublish(self, source):
-        self.relay.on_unpublish(source)  # relay: forwarders send what is queued and stop
-        self.streams.http_unmount(source.req)
-
-    # >>> relay hooks: the first player of an edge stream starts its pull, the last stops it
-    def on_create_consumer(self, source, owner):
-        self.relay.on_create_consumer(source, owner)
-
-    def on_destroy_consumer(self, source, consumer):
-        self.relay.on_destroy_consumer(source, consumer)
-    # <<< relay hooks
+        """SRS's security and refer rules; raises AccessDenied."""
+        security.check(vconf, action, req)
 
     # -- reload and timers ------------------------------------------------------------------------
-    # >>> operations: reload and the timer ------------------------------------------------
+    # -- reload and the timer ----------------------------------------------------------------
     #: How the last reload went, as SRS's ``rpc=reload-fetch`` tells it.
     reload_state: dict | None = None
 
@@ -338,8 +319,6 @@ class Server:
         self.auth_mux.enabled, self.auth_mux.username, self.auth_mux.password = auth["enabled"], auth["username"], auth["password"]
         self.cors_mux.enabled = new.root["http_server"]["crossdomain"]
         if self.api_handler is not None or getattr(self, "api_chain", None) is not None:
-            from .http import api
-
             api.on_reload(self)
         for path in ("listen", "http_server.listen", "http_server.enabled", "http_api.listen", "http_api.enabled",
                      "exporter.listen", "exporter.enabled"):
@@ -363,6 +342,5 @@ class Server:
             if now - last >= self.config.root["pithy_print_ms"] / 1000.0:
                 last = now
                 logger.info("stats: {}, conns={}, rejected={}", self.stat.summary(), len(self.conns), self.rejected)
-    # <<< operations
 
 __all__ = ["Server"]

@@ -18,6 +18,8 @@ import random
 import string
 import time
 
+from .live.hub import SourceListener
+
 _ALPHABET = string.ascii_lowercase + string.digits
 KBPS_WINDOW_S = 30.0
 
@@ -74,16 +76,6 @@ def conn_bytes(conn) -> tuple[int, int]:
     if recv is None:
         recv = getattr(conn, "bytes_in", 0)
     return int(send or 0), int(recv or 0)
-
-
-def stream_name(req) -> str:
-    """The stream name: an HTTP request's ``s.flv`` is stream ``s``."""
-    name = req.stream
-    if getattr(req, "protocol", "rtmp") != "rtmp":
-        dot = name.rfind(".")
-        if dot > 0:
-            name = name[:dot]
-    return name
 
 
 class _Bytes:
@@ -152,7 +144,7 @@ class ClientStat(_Bytes):
             "swfUrl": req.swf_url,
             "tcUrl": req.tc_url,
             "url": req.stream_url,
-            "name": stream_name(req),
+            "name": req.stream_name,
             "type": self.type,
             "publish": self.publish,
             "alive": round(max(0.0, now - self.created), 3),
@@ -173,7 +165,7 @@ class StreamStat(_Counted):
         self.url = url
         self.vhost = vhost
         self.app = req.app
-        self.name = stream_name(req)
+        self.name = req.stream_name
         self.tc_url = req.tc_url
         self.active = False
         self.publisher_cid = ""
@@ -408,6 +400,10 @@ class Statistic(_Counted):
         s.publisher_cid = ""
         self._cleanup_stream(s)
 
+    # -- the source manager's listener (live/hub.py) ----------------------------------------------
+    def listener(self) -> "StatListener":
+        return StatListener(self)
+
     # -- bitrates (bytes, send_bytes, recv_bytes: _Counted) ---------------------------------------
     def sample(self, now: float | None = None) -> None:
         """One kbps sample of every client, stream, vhost and the server (the server's timer).
@@ -463,5 +459,19 @@ class Statistic(_Counted):
                 f"kbps in={recv} out={send}")
 
 
-__all__ = ["ClientStat", "Kbps", "ProcSampler", "Statistic", "StreamStat", "VhostStat", "conn_bytes", "stat_id",
-           "stream_name"]
+class StatListener(SourceListener):
+    """Streams become active when published (their publisher is ``source.publisher``: an
+    RTMP connection or an edge pull) and inactive when it leaves."""
+
+    def __init__(self, stat: Statistic):
+        self.stat = stat
+
+    def on_publish(self, source) -> None:
+        pub = source.publisher
+        self.stat.on_stream_publish(pub.req, pub.cid)
+
+    def on_unpublish(self, source) -> None:
+        self.stat.on_stream_unpublish(source.publisher.req)
+
+
+__all__ = ["StatListener", "ClientStat", "Kbps", "ProcSampler", "Statistic", "StreamStat", "VhostStat", "conn_bytes", "stat_id"]

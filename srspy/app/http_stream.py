@@ -1,10 +1,12 @@
-"""Port of SrsHttpStreamServer, SrsLiveEntry and SrsLiveStream: HTTP-FLV.
+"""Port of SrsHttpStreamServer, SrsLiveEntry and SrsLiveStream: the HTTP stream players.
 
-On publish the server mounts the vhost's ``http_remux.mount`` template expanded for the
-stream (``[vhost]/[app]/[stream].flv``; ``__defaultVhost__/`` stripped) into the stream
-mux; on unpublish it unmounts it and every player gets a clean end of body. A player
-reads from a LiveConsumer and sends each merged batch of FLV tags as ONE HTTP chunk with
-ONE sendmsg (DESIGN.md, the hot path).
+On publish the server mounts each of the vhost's ``http_remux.mount`` templates expanded
+for the stream (``[vhost]/[app]/[stream].flv``, ``.ts``, ``.aac``, ``.mp3``;
+``__defaultVhost__/`` stripped) into the stream mux; on unpublish it unmounts them and
+every player gets a clean end of body. The template's extension picks the container: one
+generic player (``HttpStreamPlayer``) reads a LiveConsumer and sends each merged batch,
+made by the container's muxer (muxer.py), as ONE HTTP chunk with ONE sendmsg; while it is
+parked, the hub does the same writes for it (docs/architecture.md, the hot path).
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ import time
 
 from loguru import logger
 
+from ..config import is_edge
 from ..errors import AccessDenied, ClientClosed
-from ..kernel.flv import FlvTagPacker, flv_header
-from ..kernel.codec import F_SEQUENCE_HEADER
 from ..live.consumer import Sink
+from ..live.hub import SourceListener
 from ..request import DEFAULT_VHOST, Request, request_from_http
-from ..kernel.message import AUDIO, VIDEO
+from .stream_flv import FlvMuxer
 
-FLV_PLAY = "flv-play"
-GUESS_MIN_FRAMES = 30  # frames of one kind, none of the other, before the other is ruled out
+FLV_PLAY = "flv-play"  # SRS's client type for every http_remux container
 DEFAULT_MOUNT = "[vhost]/[app]/[stream].flv"
+
+#: The containers, by the mount template's extension.
+MUXERS = {m.ext: m for m in (FlvMuxer,)}
 
 
 def expand_mount(template: str, req: Request) -> str:
@@ -49,6 +53,11 @@ def template_regex(template: str) -> re.Pattern:
     return re.compile(out + r"\Z")
 
 
+def template_ext(template: str) -> str:
+    dot = template.rfind(".")
+    return template[dot:].lower() if dot > template.rfind("/") else ""
+
+
 class LiveEntry:
     """One mounted stream: its request, mount path and handler."""
 
@@ -60,13 +69,14 @@ class LiveEntry:
 
 
 class LiveStream:
-    """Port of SrsLiveStream: serves one stream to HTTP-FLV players."""
+    """Port of SrsLiveStream: serves one stream to the players of one container."""
 
-    def __init__(self, server, vhost: str, mount: str, req: Request | None = None):
+    def __init__(self, server, vhost: str, mount: str, req: Request | None = None, muxer=FlvMuxer):
         self.server = server
         self.vhost = vhost
         self.mount = mount
         self.req = req
+        self.muxer = muxer
         self.players: set = set()
 
     def serve_http(self, w, r):
@@ -86,7 +96,7 @@ class LiveStream:
             srv.hooks.on_play(req, cid)
         except AccessDenied as e:
             srv.stat.on_disconnect(cid)
-            logger.warning("flv: play of {} refused: {}", req.stream_url, e)
+            logger.warning("http: play of {} refused: {}", req.stream_url, e)
             w.header()["Content-Type"] = "text/plain; charset=utf-8"
             w.write_header(403)
             w.write(f"Forbidden: {e}\n".encode())
@@ -101,11 +111,11 @@ class LiveStream:
                 source.consumer_dumps(consumer)
             elif self._wait_publisher(consumer, source, remux["wait_publisher"]):
                 # there before the publisher, as SRS's consumer: everything it published
-                consumer.start_at([], source.epoch_start, False)
+                consumer.start_at([], source.publish_start, False)
             else:
                 return _not_found(w)
-            logger.info("flv: start play {}, mount={}", req.stream_url, self.mount)
-            self._serve(w, conn, consumer, remux, vconf)
+            logger.info("http: start play {}, mount={}", req.stream_url, self.mount)
+            self._serve(w, conn, consumer, self.muxer(source, remux))
         finally:
             self.players.discard(consumer)
             consumer.dispose()
@@ -124,12 +134,12 @@ class LiveStream:
         consumer.epoch = source.epoch  # start at this publish, not as a republish
         return True
 
-    def _serve(self, w, conn, consumer, remux: dict, vconf: dict):
+    def _serve(self, w, conn, consumer, muxer):
         h = w.header()
         h["Connection"] = "Close"
-        h["Content-Type"] = "video/x-flv"
+        h["Content-Type"] = muxer.content_type
         w.write_header(200)
-        player = _FlvPlayer(w, conn, consumer, remux)
+        player = HttpStreamPlayer(w, conn, consumer, muxer)
         watcher = conn.watch_close(player.on_peer_close)
         try:
             player.run()
@@ -138,24 +148,20 @@ class LiveStream:
             watcher.kill(block=False)
 
 
-class _FlvPlayer(Sink):
-    """The send side of one HTTP-FLV player: its greenlet's loop, and the consumer's sink,
-    the same writes done from the hub while this greenlet is parked (no switch)."""
+class HttpStreamPlayer(Sink):
+    """The send side of one HTTP stream player, whatever the container: its greenlet's
+    loop, and the consumer's sink, the same writes done from the hub while this greenlet
+    is parked (no switch)."""
 
-    __slots__ = ("w", "conn", "consumer", "packer", "header", "has_audio", "has_video", "drop",
-                 "guess", "held", "closed", "remux", "_variant")
+    __slots__ = ("w", "conn", "consumer", "muxer", "started", "held", "closed", "_variant")
 
-    def __init__(self, w, conn, consumer, remux: dict):
+    def __init__(self, w, conn, consumer, muxer):
         self.w = w
         self.conn = conn
         self.consumer = consumer
-        self.packer = FlvTagPacker()
-        self.header = None
-        self.has_audio = self.has_video = True
-        self.drop = remux["drop_if_not_match"]
-        self.guess = remux["guess_has_av"]
-        self.remux = remux
-        self.held: list = []  # a first batch with neither audio nor video waits for media
+        self.muxer = muxer
+        self.started = False  # the header went out
+        self.held: list = []  # a first batch the muxer cannot start with yet waits for more
         self.closed = False
         self._variant = None
 
@@ -172,7 +178,7 @@ class _FlvPlayer(Sink):
             # that paused) or by the close watcher when the client goes away
             consumer.wait(None)
             if self.closed or self.conn.closed:
-                raise ClientClosed("flv: player closed")
+                raise ClientClosed("http: player closed")
             w.flush()
             ending = "unpublish" in consumer.pop_events()
             while True:  # once unpublished, send what is still queued, then end the body
@@ -188,36 +194,25 @@ class _FlvPlayer(Sink):
                 if not ending:
                     break
             if ending:
-                logger.info("flv: stream unpublished, end of body")
+                logger.info("http: stream unpublished, end of body")
                 w.final_request()
                 return
-            if self.header is not None and not self.closed and consumer.sink is None:
-                drop = self.drop
-                self._variant = ("flv", self.has_audio or not drop, self.has_video or not drop, self.w.chunked)
+            if self.started and not self.closed and consumer.sink is None:
+                self._variant = (self.muxer.variant(), self.w.chunked)
                 consumer.sink = self
 
     def _pack(self, msgs: list):
         bufs = []
-        if self.header is None:
-            if self.guess:
-                guessed = guess_av(msgs)
-                if guessed is None:
-                    self.held = msgs
-                    return None
-                self.has_audio, self.has_video = guessed
-            else:
-                self.has_audio, self.has_video = self.remux["has_audio"], self.remux["has_video"]
-            self.header = flv_header(self.has_audio, self.has_video)
-            bufs.append(self.header)
-        self._tags(msgs, self.consumer.timestamp_base(), bufs)
+        if not self.started:
+            head = self.muxer.header(msgs)
+            if head is None:
+                self.held = msgs
+                return None
+            self.started = True
+            if head:
+                bufs.append(head)
+        self.muxer.pack(msgs, self.consumer.timestamp_base(), bufs)
         return bufs
-
-    def _tags(self, msgs: list, base: int, bufs: list) -> int:
-        """The FLV tags of ``msgs`` (without the kinds the header rules out, when asked)."""
-        if self.drop and not (self.has_audio and self.has_video):
-            a, v = self.has_audio, self.has_video
-            msgs = [m for m in msgs if (m.type != AUDIO or a) and (m.type != VIDEO or v)]
-        return self.packer.iovecs(msgs, base, bufs)
 
     # -- Sink: in the hub, while run() is parked -------------------------------------
     def variant(self):
@@ -227,40 +222,12 @@ class _FlvPlayer(Sink):
 
     def pack_shared(self, msgs: list, base: int) -> tuple:
         bufs = []
-        size = self._tags(msgs, base, bufs)
+        size = self.muxer.pack(msgs, base, bufs)
         iov, wire = self.w.chunk_iov(bufs, size)
         return iov, wire, size
 
     def send_shared(self, iov: list, wire: int, media: int) -> bool:
         return self.w.try_send_body(iov, wire, media)
-
-
-def guess_av(msgs: list):
-    """SRS's guess_has_av over a first batch: (has_audio, has_video), None if neither.
-
-    A kind with frames in the batch is present. A kind with only a sequence header counts
-    as present too, unless the batch holds many frames of the other kind and none of its
-    own (SRS's rule for a stream that declares audio or video and never sends it); srspy's
-    first write is small, so a few video frames without audio yet are not enough to drop
-    the audio."""
-    audios = videos = audio_frames = video_frames = 0
-    for m in msgs:
-        if m.type == AUDIO:
-            audios += 1
-            if not m.flags & F_SEQUENCE_HEADER:
-                audio_frames += 1
-        elif m.type == VIDEO:
-            videos += 1
-            if not m.flags & F_SEQUENCE_HEADER:
-                video_frames += 1
-    has_audio, has_video = audios > 0, videos > 0
-    if video_frames >= GUESS_MIN_FRAMES and not audio_frames:
-        has_audio = False
-    if audio_frames >= GUESS_MIN_FRAMES and not video_frames:
-        has_video = False
-    if not has_audio and not has_video:
-        return None
-    return has_audio, has_video
 
 
 def _not_found(w):
@@ -272,15 +239,18 @@ def _not_found(w):
     w.write(body)
 
 
-class HttpStreamServer:
-    """Port of SrsHttpStreamServer: templates per vhost, mount on publish, unmount on unpublish."""
+class HttpStreamServer(SourceListener):
+    """Port of SrsHttpStreamServer: templates per vhost, mount on publish, unmount on
+    unpublish (a listener of the source manager), and the players of streams not mounted
+    yet: an edge stream nobody plays yet (its first player starts the pull), or a vhost
+    whose players wait for their publisher (``http_remux.wait_publisher``)."""
 
     def __init__(self, server, mux):
         self.server = server
         self.mux = mux
-        self.entries: dict[str, LiveEntry] = {}
-        self.templates: dict[str, str] = {}
-        self.regexes: dict[str, re.Pattern] = {}
+        self.entries: dict[str, list[LiveEntry]] = {}
+        self.templates: dict[str, list[str]] = {}
+        self.regexes: dict[str, list[tuple[re.Pattern, type]]] = {}
         self.reload_templates()
         mux.hijack(self)
 
@@ -290,36 +260,47 @@ class HttpStreamServer:
         cfg = self.server.config
         for name in cfg.vhost_names():
             remux = cfg.vhost(name)["http_remux"]
-            if remux["enabled"]:
-                self.templates[name] = remux["mount"] or DEFAULT_MOUNT
-                self.regexes[name] = template_regex(self.templates[name])
+            if not remux["enabled"]:
+                continue
+            templates = [t for t in (remux["mount"] or [DEFAULT_MOUNT]) if template_ext(t) in MUXERS]
+            for t in remux["mount"] or []:
+                if template_ext(t) not in MUXERS:
+                    logger.warning("http: vhost {} mount {}: no such container (one of {})", name, t, " ".join(MUXERS))
+            self.templates[name] = templates
+            self.regexes[name] = [(template_regex(t), MUXERS[template_ext(t)]) for t in templates]
+
+    # -- the source manager's listener ---------------------------------------------------
+    def on_publish(self, source):
+        self.http_mount(source.req)
+
+    def on_unpublish(self, source):
+        self.http_unmount(source.req)
 
     def http_mount(self, req: Request):
-        template = self.templates.get(req.vhost)
-        if template is None:
+        templates = self.templates.get(req.vhost)
+        if not templates:
             return
+        self.http_unmount(req, quiet=True)
         sid = req.stream_url
-        old = self.entries.pop(sid, None)
-        if old is not None:
-            self.mux.unhandle(old.mount)
-        mount = expand_mount(template, req)
-        stream = LiveStream(self.server, req.vhost, mount, req.copy())
-        entry = LiveEntry(req.copy(), mount, stream)
-        self.mux.handle(mount, stream)
-        self.entries[sid] = entry
-        logger.info("http: mount flv stream for sid={}, mount={}", sid, mount)
+        entries = []
+        for template in templates:
+            mount = expand_mount(template, req)
+            stream = LiveStream(self.server, req.vhost, mount, req.copy(), MUXERS[template_ext(template)])
+            self.mux.handle(mount, stream)
+            entries.append(LiveEntry(req.copy(), mount, stream))
+            logger.info("http: mount {} stream for sid={}, mount={}", stream.muxer.ext[1:], sid, mount)
+        self.entries[sid] = entries
 
-    def http_unmount(self, req: Request):
-        entry = self.entries.pop(req.stream_url, None)
-        if entry is None:
-            return
-        entry.enabled = False
-        self.mux.unhandle(entry.mount)
-        logger.info("http: unmount flv stream for sid={}, mount={}", req.stream_url, entry.mount)
+    def http_unmount(self, req: Request, quiet: bool = False):
+        for entry in self.entries.pop(req.stream_url, []):
+            entry.enabled = False
+            self.mux.unhandle(entry.mount)
+            if not quiet:
+                logger.info("http: unmount stream for sid={}, mount={}", req.stream_url, entry.mount)
 
-    # -- hijack: wait for a publisher when the vhost asks for it ----------------------
+    # -- hijack: streams not mounted yet ---------------------------------------------------
     def hijack(self, r, handler):
-        if handler is not None and getattr(handler, "serve_http", None) is not None and not _is_not_found(handler):
+        if handler is not None and not _is_not_found(handler):
             return None
         if not self.templates:
             return None
@@ -328,13 +309,13 @@ class HttpStreamServer:
         if found is None:
             return None
         vhost, vconf = found
-        regex = self.regexes.get(vhost)
-        if regex is None or not vconf["http_remux"]["wait_publisher"]:
+        if not (vconf["http_remux"]["wait_publisher"] or is_edge(vconf)):
             return None
-        if not regex.match(r.path):
-            return None
-        req.vhost = vhost
-        return LiveStream(self.server, vhost, r.path, req)
+        for regex, muxer in self.regexes.get(vhost, ()):
+            if regex.match(r.path):
+                req.vhost = vhost
+                return LiveStream(self.server, vhost, r.path, req, muxer)
+        return None
 
 
 def _is_not_found(handler) -> bool:

@@ -34,6 +34,8 @@ class _Republish(Exception):
 class RtmpConn:
     """One RTMP connection. ``server`` gives config, sources, hooks, stat and security."""
 
+    is_relay = False  # a publisher the edge did not start (forward.py forwards its streams)
+
     def __init__(self, server, sock, addr):
         self.server = server
         self.sock = sock
@@ -225,13 +227,11 @@ class RtmpConn:
             rtmp.on_status("NetStream.Publish.BadName", f"Stream {req.stream_url} is busy", level="error")
             raise
         try:
-            srv.stat.on_stream_publish(req, self.cid)
             rtmp.publish_started()
             logger.info("publish started, stream={}", req.stream_url)
             self.do_publishing(source, vconf)
         finally:
             source.on_unpublish()
-            srv.stat.on_stream_unpublish(req)
             srv.hooks.on_unpublish(req, self.cid)
             logger.info("publish stopped, stream={}", req.stream_url)
 

@@ -102,6 +102,11 @@ class Config:
         return load_config(**self._source)
 
 
+def is_edge(vconf: dict | None) -> bool:
+    """A vhost in SRS's edge mode: ``cluster { mode remote; origin ...; }``."""
+    return bool(vconf) and vconf["cluster"]["mode"] == "remote" and bool(vconf["cluster"]["origin"])
+
+
 def load_config(path: str | None = None, text: str | None = None, env: Mapping | None = None,
                 env_only: bool = False, name: str = "<text>") -> Config:
     """Load a config from ``path``, from ``text`` (named ``name`` in messages), or from env only.

@@ -1,7 +1,7 @@
 """Port of SrsLiveConsumer + SrsMessageQueue, over the source's shared message log.
 
 SRS copies every message into a queue per consumer. srspy keeps ONE log per source
-(``LiveSource.msgs``) and gives each consumer a cursor into it: the publisher appends a
+(``LiveSource.log``, log.py) and gives each consumer a cursor into it: the publisher appends a
 message once, whatever the number of players, and a player's dump is a list slice. What
 SRS's per-consumer queue gives is kept: a queue bounded by duration (``queue_length``),
 which on overflow drops what is queued, keeps the sequence headers and restarts at a
@@ -90,20 +90,22 @@ class Sink:
 
 
 class LiveConsumer:
-    """One player of a LiveSource (RTMP play, HTTP-FLV, an edge or forward relay)."""
+    """One reader of a LiveSource: a player (RTMP, HTTP streams), a relay or a per-source
+    output (``player`` False: it does not count as a player)."""
 
     __slots__ = (
-        "source", "cursor", "epoch", "pending", "base", "need_keyframe", "paused",
+        "source", "cursor", "epoch", "pending", "ts_base", "need_keyframe", "paused",
         "dropped", "disposed", "events", "event", "waiting", "wait_token",
-        "mw_msgs", "mw_sleep", "queue_length", "owner", "started", "fresh", "sink", "__weakref__",
+        "mw_msgs", "mw_sleep", "queue_length", "owner", "player", "started", "fresh", "sink", "__weakref__",
     )
 
-    def __init__(self, source, mw_msgs: int = 8, mw_sleep: int = 350, queue_length_ms: int = 30000, owner=None):
+    def __init__(self, source, mw_msgs: int = 8, mw_sleep: int = 350, queue_length_ms: int = 30000, owner=None,
+                 player: bool = True):
         self.source = source
-        self.cursor = source.base + len(source.msgs)
+        self.cursor = source.log.end
         self.epoch = source.epoch
         self.pending: list = []
-        self.base = None
+        self.ts_base = None  # subtracted from what it sends (jitter.py); None before its first frame
         self.need_keyframe = False
         self.paused = False
         self.dropped = 0
@@ -116,6 +118,7 @@ class LiveConsumer:
         self.mw_sleep = mw_sleep
         self.queue_length = queue_length_ms
         self.owner = owner
+        self.player = player  # False for relays and per-source outputs: they keep no edge pull alive
         self.started = False
         self.fresh = True  # catching up after it joined: a write per turn, others first (see wait)
         # The player's send side, set while it may be parked in wait(): when a merged
@@ -144,24 +147,22 @@ class LiveConsumer:
         src = self.source
         if self.epoch != src.epoch:
             self._restart_for_republish()
-        i = self.cursor - src.base
-        msgs = src.msgs
-        if i < 0 or (i < len(msgs) and src.tss[i] < src.last_ts - self.queue_length):
+        log = src.log
+        if log.behind(self.cursor, self.queue_length):
             self._shrink()
-            i = self.cursor - src.base
         out = self.pending
         if out:
             self.pending = []
         room = max_msgs - len(out)
-        if room > 0 and i < len(msgs):
-            batch = msgs[i : i + room]
+        if room > 0 and self.cursor < log.end:
+            batch = log.read(self.cursor, room)
             self.cursor += len(batch)
             if self.need_keyframe:
                 batch = self._skip_to_keyframe(batch)
-            if self.base is None:
+            if self.ts_base is None:
                 for m in batch:
                     if m.type == VIDEO or m.type == AUDIO:
-                        self.base = consumer_base(src.jitter_algorithm, m.timestamp)
+                        self.ts_base = consumer_base(src.jitter_algorithm, m.timestamp)
                         break
             if out:
                 out.extend(batch)
@@ -172,17 +173,22 @@ class LiveConsumer:
         return out
 
     def steady(self) -> bool:
-        """A plain reader of the log: what it sends next is ``msgs[cursor:]`` stamped with
-        ``base``, the same bytes as any other steady consumer at the same cursor and base."""
+        """A plain reader of the log: what it sends next is the log from ``cursor`` on,
+        stamped with ``ts_base``: the same bytes as any other steady consumer at the same
+        cursor and base."""
         src = self.source
-        i = self.cursor - src.base
+        log = src.log
         return (not self.pending and not self.paused and not self.events and self.started
-                and not self.need_keyframe and self.base is not None and self.epoch == src.epoch
-                and 0 <= i < len(src.msgs) and src.tss[i] >= src.last_ts - self.queue_length)
+                and not self.need_keyframe and self.ts_base is not None and self.epoch == src.epoch
+                and log.start <= self.cursor < log.end and not log.behind(self.cursor, self.queue_length))
+
+    def skip(self, n: int):
+        """It was sent the next ``n`` messages of the log by the hub (a shared batch)."""
+        self.cursor += n
 
     def timestamp_base(self) -> int:
         """The offset to subtract from A/V timestamps of the last dump (0-stamping before any frame)."""
-        return _NO_BASE if self.base is None else self.base
+        return _NO_BASE if self.ts_base is None else self.ts_base
 
     def _skip_to_keyframe(self, batch: list) -> list:
         kept = []
@@ -204,9 +210,9 @@ class LiveConsumer:
         Drop what it had not sent, keep the sequence headers, and restart at the latest
         keyframe (or wait for the next one)."""
         src = self.source
-        end = src.base + len(src.msgs)
+        end = src.log.end
         gop = src.gop_start
-        restart = gop if gop > self.cursor and gop >= src.base else end
+        restart = gop if gop > self.cursor and gop >= src.log.start else end
         self.dropped += max(0, restart - self.cursor)
         self.pending = src.meta.dumps(metadata=False)
         self.cursor = restart
@@ -218,7 +224,7 @@ class LiveConsumer:
         src = self.source
         self.epoch = src.epoch
         self.pending = []
-        self.cursor = src.epoch_start
+        self.cursor = src.publish_start
         self.need_keyframe = True
 
     # -- waiting -------------------------------------------------------------------
@@ -230,14 +236,14 @@ class LiveConsumer:
         if self.paused:
             return True  # only an event (unpause, close) wakes a paused player
         src = self.source
-        i = self.cursor - src.base
-        if i < 0:
+        log = src.log
+        if self.cursor < log.start:
             return False
-        n = len(src.msgs) - i
+        n = log.end - self.cursor
         self.wait_token += 1
         if n > 0:
-            first = src.tss[i]
-            if n > self.mw_msgs and (src.last_ts - first > self.mw_sleep or self.mw_sleep == 0):
+            first = log.ts_at(self.cursor)
+            if n > self.mw_msgs and (log.last_ts - first > self.mw_sleep or self.mw_sleep == 0):
                 return False
             src.add_waiter(self, first + self.mw_sleep if self.mw_sleep else first - 1)
         else:
@@ -253,8 +259,7 @@ class LiveConsumer:
             # writes of CATCH_UP_DUMP, one player's per idle turn of the loop (at most
             # FRESH_YIELD_S later), so that players joining in a burst all get their first
             # picture before any of them gets the whole GOP.
-            src = self.source
-            if src.base + len(src.msgs) - self.cursor <= CATCH_UP_DUMP:
+            if self.source.log.end - self.cursor <= CATCH_UP_DUMP:
                 self.fresh = False
             _catch_up.wait(FRESH_YIELD_S)
         if not self.arm():

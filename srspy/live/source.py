@@ -1,11 +1,13 @@
 """Port of SrsLiveSource and SrsLiveSourceManager: the hub of one stream.
 
-One ``LiveSource`` per stream URL. The publisher's greenlet calls ``on_audio``,
-``on_video`` and ``on_meta_data``; each message is appended ONCE to the source's log
-(``msgs``, with the monotonic timeline ``tss`` beside it) and consumers read it through
-cursors (consumer.py). The GOP cache is the part of the log from the latest keyframe
-(``gop_start``); the log is trimmed to what the slowest consumer, the GOP cache and
-``queue_length`` still need.
+One ``LiveSource`` per stream URL. An input (the RTMP publisher's greenlet, an edge pull)
+calls ``on_message``; each message is appended ONCE to the source's log (log.py, with the
+monotonic timeline beside it) and consumers read it through cursors (consumer.py). The GOP
+cache is the part of the log from the latest keyframe (``gop_start``); the log is trimmed to
+what the slowest consumer, the GOP cache and ``queue_length`` still need.
+
+The manager tells its listeners about publishes and consumers (hub.py), and each source's
+``OriginHub`` runs the per-source outputs (forward, and later HLS and DVR).
 
 Waking players. The publisher's greenlet only appends; consumers whose merged write is due
 (``mw_msgs``/``mw_latency``, a heap keyed by media time) are collected and handled by ONE
@@ -23,8 +25,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from bisect import bisect_left
-
 import gevent
 from loguru import logger
 
@@ -34,7 +34,9 @@ from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
 from ..kernel.flv import split_aggregate
 from ..kernel.message import AGGREGATE, AMF0_DATA, AMF3_DATA, AUDIO, VIDEO
 from .consumer import MAX_DUMP, LiveConsumer
+from .hub import OriginHub, SourceListener
 from .jitter import JITTER_FULL, JITTER_OFF, SourceJitter
+from .log import MessageLog
 from .meta import MetaCache
 
 SOURCE_CLEANUP_S = 3.0  # SRS_SOURCE_CLEANUP: a source with no users dies after this
@@ -83,11 +85,7 @@ class LiveSource:
         self.req = req
         self.options = options
         self.manager = manager
-        # the shared log
-        self.msgs: list = []
-        self.tss: list = []
-        self.base = 0
-        self.last_ts = 0
+        self.log = MessageLog()  # the shared log
         self.appended = 0
         # GOP cache over the log
         self.gop_start = -1
@@ -95,7 +93,7 @@ class LiveSource:
         self.audio_after_video = 0
         # publish state
         self.epoch = 0
-        self.epoch_start = 0
+        self.publish_start = 0  # seq of the current publish's first message
         self.publisher = None  # the publishing connection (anything with .cid)
         self.can_publish = True
         self.jitter = SourceJitter()
@@ -106,7 +104,9 @@ class LiveSource:
         self.idle_waiters: list = []  # (consumer, token) waiting for the next message
         self.due: list | None = None  # consumers whose merged write is due (_flush_due)
         self.tail = None  # timer: waiting players are written when the publisher pauses (_tail)
-        self.hub = gevent.get_hub()
+        self.loop = gevent.get_hub().loop
+        self.origin_hub = OriginHub(self)
+        self.sink_errors = 0  # players' writes that failed in the hub (logged once per source)
         self.video_info: dict | None = None
         self.audio_info: dict | None = None
         self.frames = 0
@@ -128,7 +128,7 @@ class LiveSource:
         self.can_publish = False
         self.publisher = publisher
         self.epoch += 1
-        self.epoch_start = self.base + len(self.msgs)
+        self.publish_start = self.log.end
         self.gop_start = -1
         self.gop_frames = 0
         self.meta.clear()
@@ -138,7 +138,7 @@ class LiveSource:
         for c in list(self.consumers):
             c.notify("publish")
         if self.manager is not None:
-            self.manager.on_publish(self)
+            self.manager.publish_started(self)
 
     def on_unpublish(self):
         """Port of SrsLiveSource::on_unpublish: clear the GOP cache, tell players, free the name."""
@@ -149,7 +149,7 @@ class LiveSource:
         self.meta.previous_video_sh = self.meta.video_sh
         try:
             if self.manager is not None:
-                self.manager.on_unpublish(self)
+                self.manager.publish_ended(self)
             for c in list(self.consumers):
                 c.notify("unpublish")
         finally:
@@ -221,7 +221,7 @@ class LiveSource:
             self.frames += 1
         self.audio_after_video = 0
         t = self._correct(msg)
-        seq = self.base + len(self.msgs)
+        seq = self.log.end
         if flags & F_KEYFRAME and not flags & F_SEQUENCE_HEADER:
             if self.options.gop_cache:
                 self.gop_start = seq
@@ -237,7 +237,7 @@ class LiveSource:
         m = self.meta.update_metadata(msg)
         if m is None:
             return False
-        self._append(m, self.last_ts)
+        self._append(m, self.log.last_ts)
         return True
 
     def _parse_video_info(self, payload: bytes):
@@ -258,9 +258,8 @@ class LiveSource:
         return t
 
     def _append(self, msg, t: int):
-        self.msgs.append(msg)
-        self.tss.append(t)
-        self.last_ts = t
+        log = self.log
+        log.append(msg, t)
         due = None
         if self.idle_waiters:
             idle, self.idle_waiters = self.idle_waiters, []
@@ -274,7 +273,7 @@ class LiveSource:
                         due.append(c)
         waiters = self.waiters
         if waiters and waiters[0][0] < t:
-            end = self.base + len(self.msgs)
+            end = log.end
             later = []
             if due is None:
                 due = []
@@ -294,7 +293,7 @@ class LiveSource:
                 # one hub callback for what is due, once the publisher's greenlet yields:
                 # the messages of one read go out together, in one write per player
                 self.due = due
-                self.hub.loop.run_callback(self._flush_due)
+                self.loop.run_callback(self._flush_due)
             else:
                 self.due.extend(due)
         if waiters:
@@ -319,7 +318,7 @@ class LiveSource:
                 if variant is None:
                     c.event.set()
                 elif c.steady():
-                    key = (c.cursor, c.base, variant)
+                    key = (c.cursor, c.ts_base, variant)
                     g = groups.get(key)
                     if g is None:
                         groups[key] = [c]
@@ -330,13 +329,18 @@ class LiveSource:
                     self._send_for(c, c.sink.pack_shared(msgs, c.timestamp_base()) if msgs else None)
             except Exception:  # noqa: BLE001 - a player's failure is its own
                 self._sink_failed(c)
+        read = self.log.read
         for (cursor, base, _), members in groups.items():
-            i = cursor - self.base
-            msgs = self.msgs[i : i + MAX_DUMP]
-            end = cursor + len(msgs)
-            packed = members[0].sink.pack_shared(msgs, base)
+            msgs = read(cursor, MAX_DUMP)
+            n = len(msgs)
+            try:
+                packed = members[0].sink.pack_shared(msgs, base)
+            except Exception:  # noqa: BLE001 - this group's players do it themselves
+                for c in members:
+                    self._sink_failed(c)
+                continue
             for c in members:
-                c.cursor = end
+                c.skip(n)
                 try:
                     self._send_for(c, packed)
                 except Exception:  # noqa: BLE001 - a player's failure is its own
@@ -351,15 +355,19 @@ class LiveSource:
         c.event.set()
 
     def _sink_failed(self, c):
+        """A write from the hub raised: the player's greenlet takes over (and meets the
+        error itself). Logged with its traceback once per source, then counted."""
         c.sink = None
-        logger.exception("source {}: a player's write failed", self.url)
+        self.sink_errors += 1
+        if self.sink_errors == 1:
+            logger.exception("source {}: a player's write failed in the hub (further ones are counted)", self.url)
         c.event.set()
 
     def add_waiter(self, consumer, wake_ts: int):
         heapq.heappush(self.waiters, (wake_ts, next(_waiter_ids), consumer, consumer.wait_token))
         tail = self.tail
         if tail is None:
-            tail = self.tail = self.hub.loop.timer(TAIL_S, TAIL_S)
+            tail = self.tail = self.loop.timer(TAIL_S, TAIL_S)
         if not tail.active:
             tail.start(self._tail)
 
@@ -380,42 +388,38 @@ class LiveSource:
     def _trim(self):
         """Drop the head of the log that no consumer, nor the GOP cache, still needs;
         never keep more than queue_length for consumers (they shrink when they come back)."""
-        end = self.base + len(self.msgs)
-        keep = end
+        log = self.log
+        keep = log.end
         for c in self.consumers:
             if c.cursor < keep:
                 keep = c.cursor
-        if self.tss:
-            hard = self.base + bisect_left(self.tss, self.last_ts - self.options.queue_length_ms)
+        if len(log):
+            hard = log.seq_at_ts(log.last_ts - self.options.queue_length_ms)
             if keep < hard:
                 keep = hard
         if self.gop_start >= 0 and self.gop_start < keep:
             keep = self.gop_start
-        k = keep - self.base
-        if k > 0:
-            del self.msgs[:k]
-            del self.tss[:k]
-            self.base = keep
+        log.trim(keep)
 
     # -- consumers -------------------------------------------------------------------
-    def create_consumer(self, mw_msgs: int = 8, mw_sleep: int = 350, owner=None) -> LiveConsumer:
-        # >>> relay hook: before the consumer exists, so that an edge pull started by the
-        # first player publishes first and the new consumer starts at that publish.
+    def create_consumer(self, mw_msgs: int = 8, mw_sleep: int = 350, owner=None, player: bool = True) -> LiveConsumer:
+        """A consumer at the end of the log (``consumer_dumps`` moves it to where it starts).
+        The listeners hear of it before it exists: an edge pull started by the first player
+        publishes first, and the new consumer starts at that publish."""
         if self.manager is not None:
-            self.manager.on_create_consumer(self, owner)
-        # <<< relay hook
-        c = LiveConsumer(self, mw_msgs, mw_sleep, self.options.queue_length_ms, owner)
+            self.manager.consumer_creating(self, player)
+        c = LiveConsumer(self, mw_msgs, mw_sleep, self.options.queue_length_ms, owner, player)
         self.consumers[c] = True
         return c
 
     def consumer_dumps(self, consumer: LiveConsumer, dump_seq_headers=True, dump_meta=True, dump_gop=True):
         """Port of SrsLiveSource::consumer_dumps: metadata, sequence headers, then the GOP."""
-        end = self.base + len(self.msgs)
+        end = self.log.end
         if not self.publishing:
             consumer.start_at([], end, True)
             return
         pending = self.meta.dumps(metadata=dump_meta, sequence_headers=dump_seq_headers)
-        if dump_gop and self.options.gop_cache and self.gop_start >= self.base:
+        if dump_gop and self.options.gop_cache and self.gop_start >= self.log.start:
             consumer.start_at(pending, self.gop_start, False)
         else:
             consumer.start_at(pending, end, self.meta.video_sh is not None or self.frames > 0)
@@ -424,32 +428,41 @@ class LiveSource:
         self.consumers.pop(consumer, None)
         self.dropped += consumer.dropped
         consumer.dropped = 0
-        # >>> relay hook: an edge pull stops some time after its last player left
-        if self.manager is not None:
-            self.manager.on_destroy_consumer(self, consumer)
-        # <<< relay hook
         if not self.consumers:
             self.idle_since = time.monotonic()
-            if self.manager is not None:
-                self.manager.on_last_consumer(self)
+        if self.manager is not None:
+            self.manager.consumer_destroyed(self, consumer)
 
     def on_consumer_shrink(self, consumer):
         if self.manager is not None:
-            self.manager.on_shrink(self, consumer)
+            self.manager.shrinks += 1
+
+    def has_players(self) -> bool:
+        """A consumer that counts as a player (not a relay, not a per-source output)."""
+        return any(c.player for c in self.consumers)
 
     def is_dead(self, now: float) -> bool:
         return self.can_publish and not self.consumers and now - self.idle_since >= SOURCE_CLEANUP_S
 
 
 class SourceManager:
-    """Port of SrsLiveSourceManager: fetch or create sources, collect the dead ones."""
+    """Port of SrsLiveSourceManager: fetch or create sources, collect the dead ones, tell
+    the listeners (hub.py) and start each source's outputs at publish."""
 
-    def __init__(self, options_for=None, handler=None):
+    def __init__(self, options_for=None):
         self.sources: dict[str, LiveSource] = {}
         self._options_for = options_for
-        self.handler = handler
+        self.listeners: list[SourceListener] = []
+        self.output_factories: list = []  # callables: source -> [HubOutput]
         self._gc = None
         self.shrinks = 0
+
+    def add_listener(self, listener: SourceListener) -> None:
+        self.listeners.append(listener)
+
+    def add_output_factory(self, factory) -> None:
+        """``factory(source) -> [HubOutput]``, asked at every publish (an empty list: none)."""
+        self.output_factories.append(factory)
 
     def options_for(self, req) -> SourceOptions:
         return self._options_for(req) if self._options_for else SourceOptions()
@@ -471,9 +484,12 @@ class SourceManager:
         self._gc = gevent.spawn(self._gc_loop, interval)
 
     def stop(self):
+        """Stop collecting and stop every source's outputs."""
         if self._gc is not None:
             self._gc.kill(block=False)
             self._gc = None
+        for src in list(self.sources.values()):
+            src.origin_hub.stop_all()
 
     def _gc_loop(self, interval: float):
         while True:
@@ -487,28 +503,21 @@ class SourceManager:
                 del self.sources[url]
                 logger.debug("source {} is dead, freed", url)
 
-    # -- handler callbacks (Server) ---------------------------------------------------
-    def on_publish(self, src):
-        if self.handler is not None:
-            self.handler.on_publish(src)
+    # -- what the sources tell the manager ------------------------------------------------
+    def publish_started(self, src):
+        for listener in self.listeners:
+            listener.on_publish(src)
+        src.origin_hub.on_publish(self.output_factories)
 
-    def on_unpublish(self, src):
-        if self.handler is not None:
-            self.handler.on_unpublish(src)
+    def publish_ended(self, src):
+        src.origin_hub.on_unpublish()
+        for listener in reversed(self.listeners):
+            listener.on_unpublish(src)
 
-    def on_last_consumer(self, src):
-        if self.handler is not None and hasattr(self.handler, "on_last_consumer"):
-            self.handler.on_last_consumer(src)
+    def consumer_creating(self, src, player: bool):
+        for listener in self.listeners:
+            listener.on_consumer_creating(src, player)
 
-    # >>> relay hooks (srspy/relay.py through Server)
-    def on_create_consumer(self, src, owner):
-        if self.handler is not None and hasattr(self.handler, "on_create_consumer"):
-            self.handler.on_create_consumer(src, owner)
-
-    def on_destroy_consumer(self, src, consumer):
-        if self.handler is not None and hasattr(self.handler, "on_destroy_consumer"):
-            self.handler.on_destroy_consumer(src, consumer)
-    # <<< relay hooks
-
-    def on_shrink(self, src, consumer):
-        self.shrinks += 1
+    def consumer_destroyed(self, src, consumer):
+        for listener in self.listeners:
+            listener.on_consumer_destroyed(src, consumer)

@@ -61,7 +61,7 @@ def test_edge_pulls_on_first_player_and_stops_after_the_last(make_server, procs,
     left = time.monotonic()
     # a few seconds later the pull is gone from the origin
     wait_until(lambda: not origin_players(origin), 15, what="the edge pull gone from the origin")
-    assert time.monotonic() - left >= edge.relay.edge_stop_delay - 0.5
+    assert time.monotonic() - left >= edge.edge.edge_stop_delay - 0.5
     wait_until(lambda: not clients(edge, EDGE_PULL), 5, what="no edge-pull on the edge")
     wait_until(lambda: "/live/s" not in edge.sources.sources, 10, what="the edge source collected")
 
@@ -72,12 +72,12 @@ def test_a_player_coming_back_keeps_the_pull(make_server, procs, short_flv):
     procs(publish_args(short_flv, f"rtmp://127.0.0.1:{origin.rtmp_ports[0]}/live/s", loop=True))
     wait_published(origin)
     play_flv(edge.http_port, "/live/s.flv", 1.5).close()
-    ing = edge.relay.ingesters["/live/s"]
+    ing = edge.edge.ingesters["/live/s"]
     gevent.sleep(0.5)
     got = []
     r = RtmpPullSession(f"rtmp://127.0.0.1:{edge.rtmp_ports[0]}/live/s", got.append).start()
-    gevent.sleep(edge.relay.edge_stop_delay + 1.0)
-    assert edge.relay.ingesters.get("/live/s") is ing and not ing.stopped and ing.connects == 1
+    gevent.sleep(edge.edge.edge_stop_delay + 1.0)
+    assert edge.edge.ingesters.get("/live/s") is ing and not ing.stopped and ing.connects == 1
     assert len(origin_players(origin)) == 1
     r.dispose()
     assert_same_from_keyframe(list(read_flv_file(short_flv)), got)

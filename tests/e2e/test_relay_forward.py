@@ -71,7 +71,7 @@ def test_forward_to_two_servers_and_back_after_a_restart(make_server, procs, sho
                what="unpublished on B")
     wait_until(lambda: not c.sources.sources.get("/live/s") or not c.sources.sources["/live/s"].publishing, 10,
                what="unpublished on C")
-    assert not a.relay.forwarders
+    assert not any(src.origin_hub.outputs for src in a.sources.sources.values())
 
 
 def test_forward_keeps_trying_while_the_destination_is_down(make_server, procs, short_flv, tmp_path):

@@ -62,16 +62,18 @@ def test_scheme_restrictions():
         parse_httpflv_url("rtmp://h/live/s")
 
 
-def _req(app="live", stream="s", param="", vhost="__defaultVhost__"):
+def _req(app="live", stream="s", param="", vhost="__defaultVhost__", protocol="rtmp"):
     r = Request()
-    r.app, r.stream, r.param, r.vhost = app, stream, param, vhost
+    r.app, r.stream, r.param, r.vhost, r.protocol = app, stream, param, vhost, protocol
     return r
 
 
 def test_upstream_urls_for_relays():
     assert upstream_url("rtmp", "10.0.0.1:19350", _req(param="?k=v")) == "rtmp://10.0.0.1:19350/live/s?k=v"
     assert upstream_url("rtmp", "10.0.0.1", _req()) == "rtmp://10.0.0.1:1935/live/s"
-    assert upstream_url("flv", "o:8080", _req(stream="s.flv")) == "http://o:8080/live/s.flv"
+    # a source made by an HTTP player: its stream is named without the extension
+    assert upstream_url("flv", "o:8080", _req(stream="s.flv", protocol="flv")) == "http://o:8080/live/s.flv"
+    assert upstream_url("rtmp", "o:1", _req(stream="a.b")) == "rtmp://o:1/live/a.b"  # an RTMP name is whole
     assert upstream_url("flvs", "o", _req()) == "https://o:443/live/s.flv"
     assert upstream_url("rtmp", "o:1", _req(vhost="v.example")) == "rtmp://o:1/live/s?vhost=v.example"
     assert upstream_url("rtmp", "o:1", _req(), vhost="up") == "rtmp://o:1/live/s?vhost=up"

@@ -224,7 +224,7 @@ def test_defaults_come_from_the_spec():
     assert cfg.vhost_get("x", "play.queue_length") == 30.0
     assert cfg.vhost_get("x", "play.time_jitter") == "full"
     assert cfg.vhost_get("x", "publish.firstpkt_timeout") == 20000
-    assert cfg.vhost_get("x", "http_remux.mount") == "[vhost]/[app]/[stream].flv"
+    assert cfg.vhost_get("x", "http_remux.mount") == ["[vhost]/[app]/[stream].flv"]
     assert cfg.vhost_get("x", "http_remux.wait_publisher") == 0.0
     assert cfg.vhost_get("x", "http_hooks.on_publish") == []
     assert cfg.vhost_get("x", "http_hooks.timeout") == 30.0

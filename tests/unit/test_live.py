@@ -36,7 +36,7 @@ def consumer_at_live_edge(mw_msgs: int, mw_sleep: int):
     src = make_source(time_jitter="off")
     src.on_video(key(0))
     c = src.create_consumer(mw_msgs=mw_msgs, mw_sleep=mw_sleep)
-    c.start_at([], src.base + len(src.msgs), False)
+    c.start_at([], src.log.end, False)
     return src, c
 
 
@@ -108,7 +108,7 @@ def test_queue_overflow_shrinks_to_headers_and_next_keyframe():
     assert c.dropped > 0
     assert msgs[0].payload == AAC_SH and msgs[1].payload == AVC_SH
     assert msgs[2].flags & F_KEYFRAME and msgs[2].timestamp == 8000
-    assert len(src.msgs) < 120  # the log was trimmed to queue_length, not kept for the slow player
+    assert len(src.log) < 120  # the log was trimmed to queue_length, not kept for the slow player
 
 
 def test_republish_never_sends_old_leftovers():
@@ -152,7 +152,7 @@ def test_wait_wakes_on_merged_write_condition():
 
     def player():
         c.wait(5.0)
-        woke.append(len(src.msgs))
+        woke.append(len(src.log))
 
     g = gevent.spawn(player)
     gevent.sleep(0)
@@ -284,7 +284,7 @@ def test_due_steady_players_share_one_encoding_and_stay_parked():
     players = []
     for variant in (("rec",), ("rec",), ("other",)):
         c = src.create_consumer(mw_msgs=0, mw_sleep=0)
-        c.start_at([], src.base, False)
+        c.start_at([], src.log.start, False)
         assert c.dump() and c.started  # the first write, by the player itself
         c.fresh = False
         c.sink = RecordingSink(variant)
@@ -304,7 +304,7 @@ def test_due_steady_players_share_one_encoding_and_stay_parked():
     assert RecordingSink.packs == [((40, 80), 0), ((40, 80), 0)]  # one per variant, not per player
     for c in players:
         assert [w for _, w in c.sink.sent] == [len(inter(40).payload) * 2]
-        assert c.cursor == src.base + len(src.msgs)
+        assert c.cursor == src.log.end
     assert woke == []  # nobody was woken: the writes were done for them
     for c in players:
         c.dispose()
@@ -319,7 +319,7 @@ def test_on_message_takes_aggregates_data_and_refuses_commands():
     src = make_source(time_jitter="off")
     body = encode_tag(9, 1000, key(0).payload) + encode_tag(8, 1023, audio(0).payload)
     assert src.on_message(MediaMessage(AGGREGATE, 5000, 1, body))
-    assert [(m.type, m.timestamp) for m in src.msgs] == [(VIDEO, 5000), (AUDIO, 5023)]
+    assert [(m.type, m.timestamp) for m in src.log.msgs] == [(VIDEO, 5000), (AUDIO, 5023)]
     meta = amf0.encode_all("onMetaData", {"width": 640.0})
     assert src.on_message(MediaMessage(AMF3_DATA, 0, 1, b"\x00" + meta))
     assert src.meta.metadata is not None
@@ -332,7 +332,7 @@ def test_a_parked_player_that_is_not_steady_gets_its_own_batch():
     src = make_source(time_jitter="off")
     src.on_video(key(0))
     c = src.create_consumer(mw_msgs=0, mw_sleep=0)
-    c.start_at([], src.base + len(src.msgs), True)  # waits for the next keyframe
+    c.start_at([], src.log.end, True)  # waits for the next keyframe
     c.started, c.fresh = True, False
     c.sink = RecordingSink()
     woke = []

@@ -170,4 +170,4 @@ def test_srspy_srs_conf_values():
     cfg = load_config(str(SRSPY_CONF / "srs.conf"), env={})
     assert (cfg.get("http_api.enabled"), cfg.get("http_api.listen")) == (True, "1985")
     assert (cfg.get("http_server.enabled"), cfg.get("http_server.listen")) == (True, "8080")
-    assert cfg.vhost_get("__defaultVhost__", "http_remux.mount") == "[vhost]/[app]/[stream].flv"
+    assert cfg.vhost_get("__defaultVhost__", "http_remux.mount") == ["[vhost]/[app]/[stream].flv"]

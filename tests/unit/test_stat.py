@@ -3,7 +3,7 @@
 import pytest
 
 from srspy.request import Request, discover_tc_url, request_from_http
-from srspy.stat import Kbps, Statistic, conn_bytes, stream_name
+from srspy.stat import Kbps, Statistic, conn_bytes
 
 STREAM_KEYS = ["id", "name", "vhost", "app", "tcUrl", "url", "live_ms", "clients", "frames", "send_bytes",
                "recv_bytes", "kbps", "publish", "video", "audio"]
@@ -50,8 +50,8 @@ def test_conn_bytes_reads_rtmp_and_http_counters():
 
 
 def test_stream_name_strips_http_extension_only():
-    assert stream_name(request_from_http("/live/s.flv", "", "127.0.0.1", "1.1.1.1")) == "s"
-    assert stream_name(rtmp_req("a.b")) == "a.b"
+    assert request_from_http("/live/s.flv", "", "127.0.0.1", "1.1.1.1").stream_name == "s"
+    assert rtmp_req("a.b").stream_name == "a.b"
 
 
 def test_kbps_from_counter_samples():
