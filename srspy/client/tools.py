@@ -26,6 +26,7 @@ from ..errors import SrsError
 from ..kernel.flv import FLV_TAG_AUDIO, FLV_TAG_VIDEO
 from . import open_pull
 from .flvfile import FlvFileWriter, FlvTag, read_flv_file
+from .rtmp import RtmpPushSession
 from .session import ERROR
 from .url import UrlError, parse_url
 
@@ -162,8 +163,6 @@ def push_main(argv=None) -> int:
     if not os.path.isfile(args.file):
         print(f"srspy-push: {args.file}: no such file", file=sys.stderr)
         return 2
-    from .rtmp import RtmpPushSession
-
     try:
         session = RtmpPushSession(args.url, start_timeout=args.timeout, write_timeout=args.write_timeout,
                                   complex_handshake=args.complex_handshake, fmle=args.fmle,
