@@ -17,7 +17,8 @@ import time
 from loguru import logger
 
 from ..config import is_edge
-from ..errors import AccessDenied, ClientClosed
+from ..errors import AccessDenied, ClientClosed, HttpError
+from ..http import ws
 from ..live.consumer import Sink
 from ..live.hub import SourceListener
 from ..request import DEFAULT_VHOST, Request, request_from_http
@@ -83,6 +84,11 @@ class LiveStream:
         srv = self.server
         conn = r.conn
         cid = getattr(conn, "cid", "")
+        upgrade = None
+        if ws.is_websocket(r):  # WS-FLV, WS-TS: the same stream in WebSocket messages
+            if not self.muxer.websocket:
+                raise HttpError(400, f"websocket: not served for {self.muxer.ext}")
+            upgrade = ws.accept(r)
         req = request_from_http(r.path, r.query, r.host, r.remote_ip, page_url=r.header("Referer") or "")
         if self.req is not None:  # a mounted stream: play what was mounted, whatever the template
             req.app, req.stream = self.req.app, self.req.stream
@@ -114,8 +120,14 @@ class LiveStream:
                 consumer.start_at([], source.publish_start, False)
             else:
                 return _not_found(w)
-            logger.info("http: start play {}, mount={}", req.stream_url, self.mount)
-            self._serve(w, conn, consumer, self.muxer(source, remux))
+            logger.info("{}: start play {}, mount={}", "websocket" if upgrade else "http", req.stream_url, self.mount)
+            if upgrade is not None:
+                w.hijacked()  # the connection writes nothing more of its own
+                wsconn, handshake = upgrade
+                w = ws.WsWriter(conn.sock, conn=conn, ws=wsconn, handshake=handshake)
+                self._serve(w, conn, consumer, self.muxer(source, remux), r.upgrade_data)
+            else:
+                self._serve(w, conn, consumer, self.muxer(source, remux))
         finally:
             self.players.discard(consumer)
             consumer.dispose()
@@ -134,13 +146,18 @@ class LiveStream:
         consumer.epoch = source.epoch  # start at this publish, not as a republish
         return True
 
-    def _serve(self, w, conn, consumer, muxer):
+    def _serve(self, w, conn, consumer, muxer, upgrade_data: bytes | None = None):
         h = w.header()
         h["Connection"] = "Close"
         h["Content-Type"] = muxer.content_type
         w.write_header(200)
         player = HttpStreamPlayer(w, conn, consumer, muxer)
-        watcher = conn.watch_close(player.on_peer_close)
+        if upgrade_data is None:
+            watcher = conn.watch_close(player.on_peer_close)
+        else:
+            watcher = conn.watch_close(player.on_peer_close, player.on_ws_data)
+            if upgrade_data:
+                player.on_ws_data(upgrade_data)
         try:
             player.run()
         finally:
@@ -169,6 +186,13 @@ class HttpStreamPlayer(Sink):
         self.closed = True
         self.consumer.sink = None
         self.consumer.wakeup()
+
+    def on_ws_data(self, data: bytes):
+        """A WebSocket player's frames (in the event loop): pings answered, a close ends it."""
+        if not self.w.on_data(data):
+            self.on_peer_close()
+        elif self.w.backlog is not None:
+            self.consumer.wakeup()  # a control frame waits behind an unsent rest: flush it
 
     def run(self):
         consumer = self.consumer

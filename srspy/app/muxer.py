@@ -20,6 +20,7 @@ GUESS_MIN_FRAMES = 30  # frames of one kind, none of the other, before the other
 class Muxer:
     ext = ""
     content_type = "application/octet-stream"
+    websocket = False  # also served over WebSocket (ws://...) on a request with Upgrade
 
     __slots__ = ("source", "remux")
 

@@ -16,6 +16,7 @@ from .muxer import Muxer, guess_av
 class FlvMuxer(Muxer):
     ext = ".flv"
     content_type = "video/x-flv"
+    websocket = True
 
     __slots__ = ("packer", "has_audio", "has_video", "drop", "_variant")
 

@@ -111,17 +111,18 @@ class HttpConn:
             pass
         self.sock.close()
 
-    def watch_close(self, callback):
-        """Port of SrsHttpRecvThread: read and discard until the peer closes, then ``callback()``.
+    def watch_close(self, callback, on_data=None):
+        """Port of SrsHttpRecvThread: read until the peer closes, then ``callback()``.
 
         An event-loop read watcher, not a greenlet: a streaming player costs no second
         stack (SRS runs a coroutine here). Killed when the request or the connection ends.
-        Bytes the client sends meanwhile are dropped, so the connection closes after such
-        a request instead of parsing what follows.
+        Bytes the client sends meanwhile go to ``on_data(bytes)`` (in the event loop: it
+        must not block), or are dropped, so the connection closes after such a request
+        instead of parsing what follows.
         """
         self._kill_watcher()
         self._watched = True
-        self._watcher = _CloseWatcher(self, callback)
+        self._watcher = _CloseWatcher(self, callback, on_data)
         return self._watcher
 
     def _kill_watcher(self):
@@ -185,8 +186,10 @@ class HttpConn:
                 self._reply(None, e.status, reason_phrase(e.status), close=True)
                 return None
             if p is not None:
-                return HttpRequest(p.method, p.url, HttpHeaders(p.headers), p.body, version=p.version,
-                                   keep_alive=p.keep_alive, remote=(self.remote_ip, self.remote_port), conn=self)
+                r = HttpRequest(p.method, p.url, HttpHeaders(p.headers), p.body, version=p.version,
+                                keep_alive=p.keep_alive, remote=(self.remote_ip, self.remote_port), conn=self)
+                r.upgrade_data = p.upgrade_data
+                return r
             if parser.expect_continue and not continued:
                 continued = True
                 self._send_raw(CONTINUE)
@@ -282,9 +285,10 @@ __all__ = ["HttpConn"]
 class _CloseWatcher:
     """Calls ``callback()`` once when the peer of ``conn`` closes (or the socket fails)."""
 
-    def __init__(self, conn, callback):
+    def __init__(self, conn, callback, on_data=None):
         self.conn = conn
         self.callback = callback
+        self.on_data = on_data
         self.io = gevent.get_hub().loop.io(conn.sock.fileno(), 1)
         self.io.start(self._readable)
 
@@ -300,6 +304,11 @@ class _CloseWatcher:
             reason = "peer closed"
         if data:
             conn.bytes_in += len(data)
+            if self.on_data is not None:
+                try:
+                    self.on_data(data)
+                except Exception:  # noqa: BLE001 - an event-loop callback must not raise
+                    logger.exception("http: data callback failed")
             return
         self.kill()
         logger.bind(cid=conn.cid, ip=conn.remote_ip).info("http: recv thread ends, {}", reason)

@@ -137,6 +137,7 @@ class HttpRequest:
         self.remote_ip = remote[0]
         self.remote_port = remote[1]
         self.attrs: dict = {}
+        self.upgrade_data = b""  # bytes after the head of an Upgrade request (http/ws.py)
         parts = urlsplit(url) if not url.startswith("/") else None
         if parts is not None and parts.scheme:  # absolute-form target (proxies)
             raw_path, self.query = parts.path or "/", parts.query

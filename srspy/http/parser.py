@@ -28,7 +28,7 @@ class HttpParseError(HttpError):
 class ParsedRequest:
     """One complete request as read from the wire."""
 
-    __slots__ = ("method", "url", "version", "headers", "body", "keep_alive", "upgrade")
+    __slots__ = ("method", "url", "version", "headers", "body", "keep_alive", "upgrade", "upgrade_data")
 
     def __init__(self, method, url, version, headers, body, keep_alive, upgrade=False):
         self.method = method
@@ -38,6 +38,7 @@ class ParsedRequest:
         self.body = body
         self.keep_alive = keep_alive
         self.upgrade = upgrade
+        self.upgrade_data = b""  # what the client sent after the head of an Upgrade request
 
 
 _IDLE, _HEAD, _BODY = 0, 1, 2
@@ -82,12 +83,16 @@ class HttpParser:
         state_before, ready_before = self._state, len(self._ready)
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # Upgrade/CONNECT: llhttp stops after the head; srspy speaks no other protocol,
-            # so the request is served and the connection closed after it.
+        except httptools.HttpParserUpgrade as e:
+            # Upgrade/CONNECT: llhttp stops after the head (at offset e.args[0] of this
+            # feed); what follows belongs to the new protocol (WebSocket frames) and is
+            # kept for its handler. The connection closes after the request either way.
             if self._ready:
-                self._ready[-1].upgrade = True
-                self._ready[-1].keep_alive = False
+                last = self._ready[-1]
+                last.upgrade = True
+                last.keep_alive = False
+                offset = e.args[0] if e.args and isinstance(e.args[0], int) else len(data)
+                last.upgrade_data = bytes(data[offset:])
             self._stopped = True
         except httptools.HttpParserCallbackError as e:
             cause = e.__context__

@@ -155,6 +155,13 @@ class ResponseWriter:
         self._sent(sent)
         return self.backlog is None
 
+    def hijacked(self) -> None:
+        """The handler took the connection over (a protocol switch): this response writes
+        nothing, not even at its end."""
+        self.header_sent = True
+        self.finished = True
+        self.keep_alive = False
+
     def flush(self) -> None:
         """Send what ``try_send_body`` left (blocking, in the owner's greenlet)."""
         if self.backlog is not None:
