@@ -314,3 +314,40 @@ def test_client_strings_cannot_forge_or_lose_log_records(make_server, bystander)
     assert "live\\xff\\xfe\\n[2026-01-01" in line
     assert not any(r.startswith("[2026-01-01") for r in records)
     other.assert_fed_since(t0)
+
+
+# ------------------------------------------------------------------ smaller defects
+
+def test_check_access_fails_closed_when_the_rules_cannot_load(make_server, monkeypatch):
+    import sys
+
+    from srspy.errors import AccessDenied
+    from srspy.request import Request
+
+    srv = make_server()
+    monkeypatch.setitem(sys.modules, "srspy.security", None)  # the import now fails
+    with pytest.raises(AccessDenied, match="publish denied: security rules unavailable"):
+        srv.check_access(srv.config.root["vhost"]["__defaultVhost__"], "publish", Request())
+
+
+def test_reload_keeps_the_log_sinks_of_an_embedding_application(make_server):
+    from srspy import log
+
+    srv = make_server(level="warn")
+    got: list[str] = []
+    sink = logger.add(lambda m: got.append(m), format="{message}", level="INFO")
+    try:
+        srv.reload()
+        log.set_level("trace")  # what a reload that changes srs_log_level does: srspy's sink again
+        logger.info("after reload")
+    finally:
+        logger.remove(sink)
+    assert any(m.startswith("after reload") for m in got)
+
+
+def test_api_beyond_loopback_without_auth_warns_at_start(make_server, capfd):
+    make_server("http_api { enabled on; listen 0.0.0.0:0; }")
+    assert "beyond loopback without auth" in capfd.readouterr().err
+    make_server("http_api { enabled on; listen 127.0.0.1:0; }")
+    make_server("http_api { enabled on; listen 0.0.0.0:0; auth { enabled on; username a; password b; } }")
+    assert "beyond loopback" not in capfd.readouterr().err
