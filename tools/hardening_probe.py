@@ -26,7 +26,7 @@ import time  # noqa: E402
 
 import gevent  # noqa: E402
 from helpers.flvclient import http_get  # noqa: E402
-from helpers.rtmpraw import RawRtmp  # noqa: E402
+from helpers.rtmpraw import RawRtmp, conn_of, read_time_with_unfinished, unfinished_heads  # noqa: E402
 
 from srspy import log  # noqa: E402
 from srspy.kernel.message import AMF0_DATA, VIDEO, MediaMessage  # noqa: E402
@@ -41,16 +41,6 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def conn_of(srv, client):
-    port = client.sock.getsockname()[1]
-    for _ in range(500):
-        for c in list(srv.conns.values()):
-            if getattr(c, "port", None) == port:
-                return c
-        gevent.sleep(0.01)
-    raise RuntimeError("no connection")
 
 
 def closed(client, seconds=5.0) -> bool:
@@ -108,8 +98,7 @@ def probe_pending(srv, port):
     c.handshake()
     c.publish("evil2")
     conn = conn_of(srv, c)
-    heads = b"".join(bytes((0x00, cs)) + bytes(3) + (8 * MiB).to_bytes(3, "big") + b"\x09" + (1).to_bytes(4, "little")
-                     + b"\x27" * 128 for cs in range(10, 42))
+    heads = unfinished_heads(range(10, 42), 8 * MiB)
     body = b"".join(bytes((0xC0, cs)) + b"b" * 128 for cs in range(10, 42))
     r0 = rss_mb()
     t0 = time.monotonic()
@@ -126,15 +115,6 @@ def probe_pending(srv, port):
 
 
 def _consume(srv, port, unfinished: int, api_port: int):
-    c = RawRtmp(port)
-    c.handshake()
-    c.publish(f"lin{unfinished}")
-    conn = conn_of(srv, c)
-    opened = b"".join(bytes((0x00, cs)) + bytes(3) + MiB.to_bytes(3, "big") + b"\x09" + (1).to_bytes(4, "little")
-                      + b"\x27" * 128 for cs in range(10, 10 + unfinished))
-    c.sock.sendall(opened)
-    wire = c.enc.encode(MediaMessage(VIDEO, 0, 1, b"\x27" + bytes(4 * MiB - 1)), 6)
-    target = conn.recv_bytes + len(opened) + len(wire)
     lat = []
 
     def api():
@@ -145,14 +125,8 @@ def _consume(srv, port, unfinished: int, api_port: int):
             gevent.sleep(0.01)
 
     g = gevent.spawn(api)
-    t0 = time.monotonic()
-    for i in range(0, len(wire), 4096):
-        c.sock.sendall(wire[i:i + 4096])
-    while conn.recv_bytes < target:
-        gevent.sleep(0.002)
-    took = time.monotonic() - t0
+    took = read_time_with_unfinished(srv, port, unfinished, 4 * MiB)
     g.kill()
-    c.close()
     return took, statistics.median(lat) if lat else 0.0
 
 
@@ -165,7 +139,7 @@ def probe_linear(srv, port, api_port):
 
 def probe_api(srv, api_port):
     st, h, body = http_get(api_port, "/api/v1/versions?callback=%3Cscript%3E")
-    st2, _, body2 = http_get(api_port, "/api/v1/clients/nobody?callback=cb&method=DELETE")
+    _, _, body2 = http_get(api_port, "/api/v1/clients/nobody?callback=cb&method=DELETE")
     print(f"JSONP: callback=<script> -> {st}, nosniff={h.get('x-content-type-options')}; "
           f"?method=DELETE on a GET answered as {'GET' if b'2049' in body2 else '?'} (override off)")
 

@@ -14,11 +14,11 @@ import gevent
 import pytest
 from helpers.flvclient import http_get
 from helpers.net import free_port
-from helpers.rtmpraw import Publisher, RawRtmp
+from helpers.rtmpraw import Publisher, RawRtmp, conn_of, read_time_with_unfinished, unfinished_heads
 from loguru import logger
 
 from srspy.kernel import amf0
-from srspy.kernel.message import AMF0_DATA, AUDIO, VIDEO, MediaMessage
+from srspy.kernel.message import AMF0_DATA, VIDEO, MediaMessage
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -92,17 +92,6 @@ def publishing_attacker(make_server, bystander):
     return srv, other, evil
 
 
-def conn_of(srv, client: RawRtmp):
-    port = client.sock.getsockname()[1]
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for c in list(srv.conns.values()):
-            if getattr(c, "port", None) == port:
-                return c
-        gevent.sleep(0.01)
-    raise AssertionError("the server has no connection for the client")
-
-
 # ------------------------------------------------------------------ AMF0 references
 
 def doubling_references(levels: int) -> bytes:
@@ -165,14 +154,12 @@ def test_chunk_stream_ids_beyond_the_cap_drop_the_connection_before_connect(make
 
 def test_unfinished_messages_are_bounded_across_chunk_streams(make_server, bystander):
     srv, other, evil = publishing_attacker(make_server, bystander)
-    port = srv.rtmp_ports[0]
     conn = conn_of(srv, evil)
     t0 = time.monotonic()
     # 32 messages announcing 8 MiB each on 32 chunk streams (ids 74..105, 2-byte basic
     # headers), then 768 KiB more of each,
     # round robin (24 MiB in all; the cap of unfinished bytes is 16 MiB).
-    heads = b"".join(bytes((0x00, cs)) + bytes(3) + (8 * MiB).to_bytes(3, "big") + b"\x09" + (1).to_bytes(4, "little")
-                     + b"\x27" * 128 for cs in range(10, 42))
+    heads = unfinished_heads(range(10, 42), 8 * MiB)
     evil.sock.sendall(heads)
     body = b"".join(bytes((0xC0, cs)) + b"b" * 128 for cs in range(10, 42))  # fmt 3, same 2-byte ids
     closed = False
@@ -189,37 +176,13 @@ def test_unfinished_messages_are_bounded_across_chunk_streams(make_server, bysta
     other.assert_fed_since(t0)
 
 
-def _consume_time(srv, port: int, unfinished: int) -> float:
-    c = RawRtmp(port)
-    c.handshake()
-    c.publish(f"lin{unfinished}")
-    conn = conn_of(srv, c)
-    # ``unfinished`` messages of 1 MiB left open, then 2 MiB to one more stream in 128-byte
-    # chunks, sent in 4 KiB writes (many small reads for the server).
-    opened = b"".join(bytes((0x00, cs)) + bytes(3) + MiB.to_bytes(3, "big") + b"\x09" + (1).to_bytes(4, "little")
-                      + b"\x27" * 128 for cs in range(10, 10 + unfinished))
-    c.sock.sendall(opened)
-    msg = MediaMessage(VIDEO, 0, 1, b"\x27" + bytes(2 * MiB - 1))
-    wire = c.enc.encode(msg, 6)
-    target = conn.recv_bytes + len(opened) + len(wire)
-    t0 = time.monotonic()
-    for i in range(0, len(wire), 4096):
-        c.sock.sendall(wire[i:i + 4096])
-    while conn.recv_bytes < target:
-        assert time.monotonic() - t0 < 30, "the server did not read the stream"
-        gevent.sleep(0.005)
-    took = time.monotonic() - t0
-    c.close()
-    return took
-
-
 def test_reads_cost_the_same_whatever_the_number_of_unfinished_messages(make_server, bystander):
     srv = make_server()
     port = srv.rtmp_ports[0]
     other = bystander(port)
     t0 = time.monotonic()
-    few = min(_consume_time(srv, port, 1) for _ in range(2))
-    many = min(_consume_time(srv, port, 60) for _ in range(2))  # 60 unfinished messages, under both caps
+    few = min(read_time_with_unfinished(srv, port, 1, 2 * MiB) for _ in range(2))
+    many = min(read_time_with_unfinished(srv, port, 60, 2 * MiB) for _ in range(2))  # 60 unfinished messages, under both caps
     assert many < 2.5 * few + 0.1, (few, many)
     other.assert_fed_since(t0)
 
