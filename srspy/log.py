@@ -35,7 +35,7 @@ def new_cid() -> str:
     return "".join(random.choices(_ALPHABET, k=8))
 
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")  # controls, line separators, lone surrogates
 
 
 def _escape_char(m) -> str:

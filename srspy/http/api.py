@@ -101,7 +101,7 @@ def respond(w, r, obj, content_type: str = "application/json") -> None:
     body = data.encode() if isinstance(data, str) else data
     callback = r.args.get("callback")
     h = w.header()
-    if callback:
+    if callback and valid_callback(callback):  # ``checked`` answered 400 to any other
         body = callback.encode() + b"(" + body + b")"
         content_type = "text/javascript"
     h["Content-Type"] = content_type
