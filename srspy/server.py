@@ -41,6 +41,12 @@ GRACE_DRAIN_S = 1.0  # players get this long to receive their end of stream on a
 GRACE_MAX_S = 3.0  # a graceful quit never takes longer than this after the signal
 
 
+def _loopback(endpoint) -> bool:
+    """True when ``[ip:]port`` binds a loopback address only (no ip: every address)."""
+    host = str(endpoint).rpartition(":")[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 class Server:
     def __init__(self, config):
         self.config = config
@@ -115,6 +121,10 @@ class Server:
             self.http_port = lst.port
         if api_conf["enabled"]:
             self._mount_api()
+            if not api_conf["auth"]["enabled"] and not _loopback(api_conf["listen"]):
+                logger.warning("http_api listens on {} beyond loopback without auth: anyone who reaches it can kick "
+                               "clients and read the server's state; turn http_api.auth on or listen on 127.0.0.1",
+                               api_conf["listen"])
             if http_conf["enabled"] and str(api_conf["listen"]) == str(http_conf["listen"]):
                 self.api_port = self.http_port
             else:
@@ -150,12 +160,13 @@ class Server:
         if str(exp["listen"]) in shared:
             logger.info("exporter: /metrics served on port {}", exp["listen"])
             return
-        chain = self.api_chain
+        chain = self.exporter_chain = api.chain(self, self.api, metrics_auth=False)  # SRS: no auth on the exporter
         lst = TcpListener(exp["listen"], lambda sock, addr: self._handle_http(sock, addr, chain), "Exporter")
         self.listeners.append(lst)
         self.exporter_port = lst.port
 
     exporter_port: int | None = None
+    exporter_chain = None
 
     def serve_forever(self):
         """Start, install the signal handlers, run until a quit signal or ``stop()``."""
@@ -261,7 +272,7 @@ class Server:
         if not self._admit(sock, addr, "HTTP"):
             return
         cid = new_cid()
-        conn = HttpConn(sock, addr, handler or self.cors_mux, cid=cid)
+        conn = HttpConn(sock, addr, handler or self.cors_mux, cid=cid, idle_timeout=self.config.root["limits"]["idle_timeout"])
         self.conns[cid] = conn
         try:
             conn.serve()
@@ -277,7 +288,7 @@ class Server:
 
     # -- access checks (security, refer) ---------------------------------------------------------
     def check_access(self, vconf: dict, action: str, req):
-        """SRS's security and refer rules; raises AccessDenied."""
+        """The vhost's security and refer rules for ``action``; raises AccessDenied."""
         security.check(vconf, action, req)
 
     # -- reload and timers ------------------------------------------------------------------------

@@ -42,7 +42,9 @@ class RtmpConn:
         self.ip = addr[0]
         self.port = addr[1]
         self.cid = new_cid()
-        self.rtmp = RtmpServer(sock, server.max_message_size)
+        limits = server.config.root["limits"]
+        self.rtmp = RtmpServer(sock, server.max_message_size, max_chunk_streams=limits["rtmp_chunk_streams"],
+                               max_pending_bytes=limits["rtmp_pending_bytes"])
         self.req = Request()
         self.req.ip = self.ip
         self.type = ""
@@ -114,10 +116,14 @@ class RtmpConn:
         self.rtmp.proto.close()
 
     # -- the cycle -------------------------------------------------------------------
-    def _deadline(self, what: str) -> gevent.Timeout:
-        """SRS_CONSTS_RTMP_TIMEOUT over a whole step of the session set-up (handshake and
-        connect, identify): one timer for the step rather than one per read."""
-        return gevent.Timeout(RTMP_TIMEOUT, Timeout(f"rtmp: {what} timeout, {RTMP_TIMEOUT:.0f}s"))
+    def _deadline(self, what: str, seconds: float | None = None) -> gevent.Timeout:
+        """One deadline over a whole step of the session set-up: ``limits.idle_timeout``
+        for the handshake, SRS_CONSTS_RTMP_TIMEOUT for connect and for identify; one timer
+        per step rather than one per read, so a client trickling bytes cannot stretch a
+        step, and every connection publishes or plays within a bounded time or is closed."""
+        if seconds is None:
+            seconds = RTMP_TIMEOUT
+        return gevent.Timeout(seconds, Timeout(f"rtmp: {what} timeout, {seconds:g}s"))
 
     def do_cycle(self):
         srv = self.server
@@ -126,9 +132,10 @@ class RtmpConn:
         # Nagle on, each exchange would wait for a delayed ACK (40 ms). Media goes out in
         # merged writes, so no vhost needs Nagle: TCP_NODELAY is always set.
         self._set_nodelay()
-        with self._deadline("handshake"):
+        with self._deadline("handshake", srv.config.root["limits"]["idle_timeout"]):
             self.rtmp.handshake()
-            logger.info("RTMP {} handshake ok", "complex" if self.rtmp.handshake_complex else "simple")
+        logger.info("RTMP {} handshake ok", "complex" if self.rtmp.handshake_complex else "simple")
+        with self._deadline("connect"):
             req = self.rtmp.connect_app(self.req)
         req.ip = self.ip
         vconf = self._resolve_vhost(req)

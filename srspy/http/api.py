@@ -9,8 +9,12 @@ answering the API root. ``/metrics`` lives on the API mux too, and the exporter 
 
 Conventions, as SRS:
 
-* JSON bodies with ``Content-Length``; ``?callback=fn`` answers JSONP (``fn(...)``,
-  text/javascript), and JSONP may override the method with ``?method=``;
+* JSON bodies with ``Content-Length`` and ``X-Content-Type-Options: nosniff``;
+  ``?callback=fn`` answers JSONP (``fn(...)``, text/javascript), where ``fn`` must be a
+  JavaScript identifier path (``cb``, ``jQuery1_2.x$``; anything else is 400); with
+  ``http_api.jsonp_method_override on`` a JSONP GET may name another method with
+  ``?method=`` (SRS's console kicks clients that way; off by default, since any web page
+  can make a visitor's browser send such a GET);
 * every object answer carries ``code`` (0 ok), ``server`` (server id), ``service`` (this
   process's random id) and ``pid`` (a string); errors answer HTTP 200 with their SRS code
   (2048 stream, 2049 client, 2014 vhost not found; 1060/1061 raw api; 1090 exporter off);
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import resource
 import sys
 import time
@@ -69,13 +74,23 @@ _PROC_SELF_FIELDS = (
 
 
 # -- responses -----------------------------------------------------------------------------
+#: A JSONP callback: dotted JavaScript identifiers (ASCII), at most 128 characters.
+_CALLBACK = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*", re.ASCII)
+MAX_CALLBACK = 128
+
+
 def _is_jsonp(r) -> bool:
     return bool(r.args.get("callback"))
 
 
-def method_of(r) -> str:
-    """The request's method; a JSONP request may name another one with ``?method=``."""
-    if _is_jsonp(r) and r.args.get("method"):
+def valid_callback(callback: str) -> bool:
+    return len(callback) <= MAX_CALLBACK and _CALLBACK.fullmatch(callback) is not None
+
+
+def method_of(r, override: bool = False) -> str:
+    """The request's method; with ``override`` a JSONP request may name another one with
+    ``?method=`` (``http_api.jsonp_method_override``)."""
+    if override and _is_jsonp(r) and r.args.get("method"):
         return r.args["method"].upper()
     return r.method
 
@@ -86,13 +101,27 @@ def respond(w, r, obj, content_type: str = "application/json") -> None:
     body = data.encode() if isinstance(data, str) else data
     callback = r.args.get("callback")
     h = w.header()
-    if callback:
+    if callback and valid_callback(callback):  # ``checked`` answered 400 to any other
         body = callback.encode() + b"(" + body + b")"
         content_type = "text/javascript"
     h["Content-Type"] = content_type
+    h["X-Content-Type-Options"] = "nosniff"
     h["Content-Length"] = str(len(body))
     w.write_header(200)
     w.write(body)
+
+
+def checked(handler):
+    """``handler`` behind the JSONP check: a ``callback`` that is not an identifier path
+    answers 400 before the handler runs (it would be reflected as script)."""
+    def serve(w, r):
+        callback = r.args.get("callback")
+        if callback and not valid_callback(callback):
+            w.header()["X-Content-Type-Options"] = "nosniff"
+            return write_text(w, HTTP_BAD_REQUEST, "Bad Request: callback must be a JavaScript identifier path")
+        return handler(w, r)
+
+    return serve
 
 
 def _method_not_allowed(w) -> None:
@@ -215,6 +244,9 @@ class HttpApi:
     def head(self, code: int = ERROR_SUCCESS) -> dict:
         stat = self.server.stat
         return {"code": code, "server": stat.server_id, "service": stat.service_id, "pid": stat.pid}
+
+    def method(self, r) -> str:
+        return method_of(r, self.server.config.root["http_api"]["jsonp_method_override"])
 
     def error(self, w, r, code: int) -> None:
         """Port of srs_api_response_code: HTTP 200 and ``{"code": N, ...}``."""
@@ -403,7 +435,7 @@ class HttpApi:
         vhost = None
         if vid and (vhost := stat.find_vhost(vid)) is None:
             return self.error(w, r, ERROR_RTMP_NO_VHOST)
-        if method_of(r) != "GET":
+        if self.method(r) != "GET":
             return _method_not_allowed(w)
         if vhost is None:
             obj = {**self.head(), "vhosts": stat.dumps_vhosts(self._vhost_enabled)}
@@ -417,7 +449,7 @@ class HttpApi:
         stream = None
         if sid and (stream := stat.find_stream(sid)) is None:
             return self.error(w, r, ERROR_RTMP_STREAM_NOT_FOUND)
-        if method_of(r) != "GET":
+        if self.method(r) != "GET":
             return _method_not_allowed(w)
         if stream is None:
             start, count = self._start_count(r)
@@ -433,7 +465,7 @@ class HttpApi:
         client = None
         if cid and (client := stat.find_client(cid)) is None:
             return self.error(w, r, ERROR_RTMP_CLIENT_NOT_FOUND)
-        method = method_of(r)
+        method = self.method(r)
         if method == "GET":
             if client is None:
                 start, count = self._start_count(r)
@@ -548,12 +580,13 @@ def mount(server, enabled: bool = True):
     api = HttpApi(server)
     server.api = api
     shared = enabled and shares_http_port(server.config)
-    for pattern, handler in api.handlers():
+    handlers = [(pattern, checked(handler)) for pattern, handler in api.handlers()]
+    for pattern, handler in handlers:
         api.mux.handle(pattern, handler)
-    api.mux.handle("/", api.root)
+    api.mux.handle("/", checked(api.root))
     if shared:
         target = server.http.mux
-        for pattern, handler in api.handlers():
+        for pattern, handler in handlers:
             if pattern not in target.entries or not target.entries[pattern].explicit:
                 target.handle(pattern, handler)
         logger.info("http api: mounted on the http server port")
@@ -561,24 +594,27 @@ def mount(server, enabled: bool = True):
     return None if shared else server.api_chain
 
 
-def chain(server, api: HttpApi):
-    """CORS -> Auth -> API mux, as SrsHttpConn composes them for the API listener."""
+def chain(server, api: HttpApi, metrics_auth: bool = True):
+    """CORS -> Auth -> API mux, as SrsHttpConn composes them for the API listener; the
+    exporter's own listener serves one with ``metrics_auth`` off (``/metrics`` open, as
+    SRS has it)."""
     root = server.config.root
     auth = root["http_api"]["auth"]
-    auth_mux = HttpAuthMux(api.mux, auth["enabled"], auth["username"], auth["password"])
+    auth_mux = HttpAuthMux(api.mux, auth["enabled"], auth["username"], auth["password"], metrics=metrics_auth)
     return HttpCorsMux(auth_mux, root["http_api"]["crossdomain"])
 
 
 def on_reload(server) -> None:
-    """Apply the reloaded http_api auth and crossdomain to the dedicated API chain."""
-    c = getattr(server, "api_chain", None)
-    if c is None:
-        return
+    """Apply the reloaded http_api auth and crossdomain to the API and exporter chains."""
     root = server.config.root
     auth = root["http_api"]["auth"]
-    c.enabled = root["http_api"]["crossdomain"]
-    a = c.next_
-    a.enabled, a.username, a.password = auth["enabled"], auth["username"], auth["password"]
+    for name in ("api_chain", "exporter_chain"):
+        c = getattr(server, name, None)
+        if c is None:
+            continue
+        c.enabled = root["http_api"]["crossdomain"]
+        a = c.next_
+        a.enabled, a.username, a.password = auth["enabled"], auth["username"], auth["password"]
 
 
 __all__ = ["HttpApi", "chain", "mount", "on_reload", "respond", "shares_http_port"]

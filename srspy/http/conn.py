@@ -47,10 +47,13 @@ class HttpConn:
 
     def __init__(self, sock, addr, handler, *, cid: str, request_timeout: float = 15.0,
                  max_request_line: int = 8192, max_header_bytes: int = 32768, max_body: int = 1 << 20,
-                 on_request=None, send_timeout: float | None = None):
+                 on_request=None, send_timeout: float | None = None, idle_timeout: float | None = None):
         """``on_request(r)``, when given, sees each request before the handler (stats, access
         checks; what it raises is handled like the handler's). ``send_timeout`` bounds each
-        blocked send while a handler runs (None: no bound, as SRS's players)."""
+        blocked send while a handler runs (None: no bound, as SRS's players).
+        ``idle_timeout`` (``limits.idle_timeout``) bounds the silence before the first byte
+        of the first request (None: ``request_timeout``); ``request_timeout`` bounds each
+        request from its first byte, and the silence between keep-alive requests."""
         self.sock = sock
         self.addr = addr
         self.remote_ip = addr[0] if addr else ""
@@ -58,6 +61,7 @@ class HttpConn:
         self.handler = handler
         self.cid = cid
         self.request_timeout = request_timeout
+        self.idle_timeout = request_timeout if idle_timeout is None else idle_timeout
         self.send_timeout = send_timeout
         self.on_request = on_request
         self.parser = HttpParser(max_request_line, max_header_bytes, max_body)
@@ -174,7 +178,8 @@ class HttpConn:
     def _read_request(self) -> HttpRequest | None:
         """The next request; None when the peer closed, went idle or sent a broken one."""
         parser = self.parser
-        deadline = time.monotonic() + self.request_timeout
+        idle = self.idle_timeout if self.requests == 0 else self.request_timeout
+        deadline = time.monotonic() + idle
         continued = False
         view = memoryview(self._buf)
         while True:
@@ -195,12 +200,12 @@ class HttpConn:
                 self._send_raw(CONTINUE)
             left = deadline - time.monotonic()
             if left <= 0:
-                return self._timeout(parser.started)
+                return self._timeout(parser.started, idle)
             self.sock.settimeout(left)
             try:
                 n = self.sock.recv_into(view)
             except socket.timeout:
-                return self._timeout(parser.started)
+                return self._timeout(parser.started, idle)
             except OSError as e:
                 if self.closed:
                     raise ClientClosed("http: connection expired") from e
@@ -214,11 +219,11 @@ class HttpConn:
                 deadline = time.monotonic() + self.request_timeout  # the clock starts at the first byte
             parser.feed(view[:n])
 
-    def _timeout(self, started: bool) -> None:
+    def _timeout(self, started: bool, idle: float) -> None:
         if started:
             logger.info("http: request not read in {}s, close", self.request_timeout)
         else:
-            logger.debug("http: idle for {}s, close", self.request_timeout)
+            logger.debug("http: idle for {:g}s, close", idle)
         return None
 
     def _serve(self, r: HttpRequest) -> bool:

@@ -15,9 +15,10 @@ Port of srs_protocol_amf0 (SrsAmf0Any and friends) onto plain Python values:
 Decoding is iterative: containers live on an explicit stack whose height is checked
 against ``max_depth``, so a hostile message nested 100,000 levels deep costs one
 ``Amf0Error`` and never reaches Python's recursion limit. References (marker 0x07) are
-resolved to the already decoded object, ECMA array or strict array they point at; the
-reference table spans one ``decode`` call, or all values of one ``decode_all`` call (one
-RTMP message).
+refused with ``Amf0Error``, as SRS refuses them: a reference makes a shared (or cyclic)
+value, and re-encoding a chain of values that each refer twice to the one before doubles
+per level, so 242 bytes could ask for gigabytes. Without them a decoded value is a tree
+whose size is linear in the bytes it came from, and so is its encoding.
 
 As SRS does, an object or ECMA array that runs into the end of the data at a property
 boundary, without its object-end marker, ends there; data that stops inside a value is an
@@ -152,21 +153,19 @@ def _truncated(offset: int, need: int, have: int) -> Amf0Error:
 
 
 class _Decoder:
-    """One decoding pass over a buffer; holds the reference table shared by its values."""
+    """One decoding pass over a buffer."""
 
-    __slots__ = ("data", "end", "max_depth", "refs")
+    __slots__ = ("data", "end", "max_depth")
 
     def __init__(self, data: bytes, max_depth: int):
         self.data = data
         self.end = len(data)
         self.max_depth = max_depth
-        self.refs: list = []
 
     def value(self, pos: int) -> tuple[Any, int]:
         """Decode one complete value at ``pos``; returns (value, offset after it)."""
         data = self.data
         end = self.end
-        refs = self.refs
         max_depth = self.max_depth
         # Each frame is [kind, container, key or None, values left (strict array only)].
         stack: list[list] = []
@@ -238,7 +237,6 @@ class _Decoder:
                 else:
                     class_name, pos = _read_utf8(data, pos, end, _U16)
                     container = TypedObject(class_name)
-                refs.append(container)
                 stack.append([_K_OBJECT, container, None, -1])
                 continue
             elif marker == STRICT_ARRAY:
@@ -249,7 +247,6 @@ class _Decoder:
                 (count,) = _U32.unpack_from(data, pos)
                 pos += 4
                 container = []
-                refs.append(container)
                 stack.append([_K_ARRAY, container, None, count])
                 continue
             elif marker == LONG_STRING:
@@ -260,13 +257,7 @@ class _Decoder:
                 value = Amf0Date(*_DATE.unpack_from(data, pos))
                 pos += 10
             elif marker == REFERENCE:
-                if end - pos < 2:
-                    raise _truncated(pos, 2, end - pos)
-                (index,) = _U16.unpack_from(data, pos)
-                pos += 2
-                if index >= len(refs):
-                    raise Amf0Error(f"amf0: bad reference {index} at offset {start}, {len(refs)} complex values known")
-                value = refs[index]
+                raise Amf0Error(f"amf0: reference marker 0x07 at offset {start} is not supported")
             else:
                 raise Amf0Error(f"amf0: unknown marker 0x{marker:02x} at offset {start}")
 
@@ -304,7 +295,7 @@ def decode(data, offset: int = 0, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[A
     """Decode one AMF0 value from ``data`` at ``offset``.
 
     Returns ``(value, new_offset)``. Raises ``Amf0Error`` on truncated data, an unknown
-    marker, a bad reference or nesting deeper than ``max_depth`` containers.
+    or reference marker, or nesting deeper than ``max_depth`` containers.
     """
     data = _as_bytes(data)
     if offset < 0 or offset > len(data):

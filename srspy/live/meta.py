@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from loguru import logger
+
 from .. import SERVER, __version__
+from ..errors import Amf0Error
 from ..kernel import amf0
 from ..kernel.message import AMF0_DATA, MediaMessage
+
+
+#: The largest onMetaData kept for new players; a bigger one is dropped with a warning
+#: (an index of keyframes of a two-hour file fits comfortably).
+MAX_METADATA_BYTES = 256 * 1024
 
 
 def reencode_metadata(payload: bytes) -> bytes | None:
@@ -46,7 +54,18 @@ class MetaCache:
         self.video_sh = None
 
     def update_metadata(self, msg: MediaMessage) -> MediaMessage | None:
-        payload = reencode_metadata(msg.payload)
+        """The re-encoded onMetaData, kept for new players; None (and the publish goes on)
+        for another data message, or for metadata that is malformed or larger than
+        ``MAX_METADATA_BYTES``, dropped with a warning."""
+        size = len(msg.payload)
+        if size > MAX_METADATA_BYTES:
+            logger.warning("metadata of {} bytes dropped: larger than {}", size, MAX_METADATA_BYTES)
+            return None
+        try:
+            payload = reencode_metadata(msg.payload)
+        except Amf0Error as e:
+            logger.warning("metadata of {} bytes dropped: {}", size, e)
+            return None
         if payload is None:
             return None
         self.metadata = MediaMessage(AMF0_DATA, 0, msg.stream_id, payload, msg.cs_id)

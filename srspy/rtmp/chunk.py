@@ -6,15 +6,19 @@ way out), without the socket: ``ChunkDecoder.feed(data)`` takes whatever ``recv_
 returned and gives back the messages completed by it, however the bytes were split.
 
 Decoder strategy. Received bytes are appended to one ``bytearray``. Chunk headers are
-parsed in place with ``struct.unpack_from``; chunk payloads are not copied as they
-arrive, only their (absolute) offsets are recorded per chunk stream. When the last chunk
-of a message arrives its pieces are joined into one immutable ``bytes``, which is the
-single copy the payload ever gets (a message that fits in one chunk is one slice copy).
-The consumed prefix of the buffer is dropped once per ``feed`` with ``del buf[:n]``,
-except for bytes still referenced by an unfinished message; if an unfinished message
-pins more than ``RETAIN_LIMIT`` bytes of already parsed data (a peer that starts a
-message and never finishes it), its pieces are moved out of the buffer so that memory
-stays bounded by the messages in flight.
+parsed in place with ``struct.unpack_from``. A message that is one chunk and all there
+(the common case) becomes one slice copy of the buffer. Any other message collects its
+chunk payloads in a ``bytearray`` of its own as they are parsed, and becomes one
+immutable ``bytes`` when its last chunk is in. The parsed prefix of the receive buffer
+is then dropped once per ``feed`` with ``del buf[:n]``: nothing else refers to it, so the
+cost of a ``feed`` is linear in the bytes it parses, whatever the number of unfinished
+messages.
+
+Bounds (what one peer may make the decoder hold): ``max_message_size`` per message,
+checked on its header before any byte of payload is buffered; ``max_chunk_streams``
+distinct chunk stream ids (SRS keeps every id a peer names, up to 65599; nginx-rtmp
+allows 32); ``max_pending_bytes`` of unfinished messages across all chunk streams.
+Beyond any of them ``feed`` raises (``MessageSizeError``, ``RtmpProtocolError``).
 
 Rules, as SRS applies them:
   * the first chunk ever seen on a chunk stream must be fmt 0; fmt 1 is tolerated
@@ -65,6 +69,8 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "MIN_IN_CHUNK_SIZE",
     "MAX_MESSAGE_SIZE",
+    "MAX_CHUNK_STREAMS",
+    "MAX_PENDING_BYTES",
     "MAX_IOVEC_HEADER",
     "ChunkDecoder",
     "ChunkEncoder",
@@ -83,8 +89,10 @@ MIN_IN_CHUNK_SIZE = 128
 MAX_RECOMMENDED_CHUNK_SIZE = 65536
 MAX_CHUNK_SIZE = 0x7FFFFFFF
 MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-#: Bytes of parsed data an unfinished message may pin in the receive buffer.
-RETAIN_LIMIT = 1 << 20
+#: Defaults of the per-connection bounds (``limits`` in srspy/config/configspec.ini sets
+#: the server's): distinct chunk stream ids, and bytes of unfinished messages.
+MAX_CHUNK_STREAMS = 64
+MAX_PENDING_BYTES = 2 * MAX_MESSAGE_SIZE
 #: Header bytes ``encode_iovecs`` may need per message: fmt 0 (3+11+4) plus fmt 3 (3+4).
 MAX_IOVEC_HEADER = 25
 
@@ -108,7 +116,7 @@ class _ChunkStream:
     """Per chunk stream state (SrsChunkStream): the last header and the unfinished message."""
 
     __slots__ = ("cs_id", "seen", "timestamp", "delta", "ext", "length", "type", "stream_id",
-                 "pieces", "owned", "received")
+                 "data")
 
     def __init__(self, cs_id: int):
         self.cs_id = cs_id
@@ -119,9 +127,7 @@ class _ChunkStream:
         self.length = 0
         self.type = 0
         self.stream_id = 0
-        self.pieces: list[int] | None = None  # [start, end, start, end, ...] absolute offsets
-        self.owned: list[bytes] | None = None  # pieces moved out of the buffer
-        self.received = 0
+        self.data: bytearray | None = None  # the payload of the unfinished message so far
 
 
 class ChunkDecoder:
@@ -132,18 +138,19 @@ class ChunkDecoder:
     included). ``chunk_size`` is the current in chunk size.
     """
 
-    def __init__(self, max_message_size: int = MAX_MESSAGE_SIZE):
+    def __init__(self, max_message_size: int = MAX_MESSAGE_SIZE, max_chunk_streams: int = MAX_CHUNK_STREAMS,
+                 max_pending_bytes: int = MAX_PENDING_BYTES):
         self.max_message_size = max_message_size
+        self.max_chunk_streams = max_chunk_streams
+        self.max_pending_bytes = max_pending_bytes
         self.bytes_received = 0
+        self.pending_bytes = 0  # payload bytes held by unfinished messages
         self._chunk_size = DEFAULT_CHUNK_SIZE
         self._buf = bytearray()
-        self._base = 0  # absolute offset of _buf[0]
         self._pos = 0  # parse position in _buf
         self._streams: dict[int, _ChunkStream] = {}
-        self._pending: set[_ChunkStream] = set()  # streams with an unfinished message
         self._cur: _ChunkStream | None = None  # stream whose chunk payload is being read
         self._chunk_left = 0
-        self._keep_from = 0
         self._error: Exception | None = None
 
     @property
@@ -158,8 +165,13 @@ class ChunkDecoder:
 
     @property
     def buffered(self) -> int:
-        """Bytes held in the receive buffer (unparsed, or pinned by unfinished messages)."""
-        return len(self._buf)
+        """Bytes held: unparsed in the receive buffer, or in unfinished messages."""
+        return len(self._buf) + self.pending_bytes
+
+    @property
+    def chunk_streams(self) -> int:
+        """Distinct chunk stream ids seen so far."""
+        return len(self._streams)
 
     def feed(self, data) -> list[MediaMessage]:
         if self._error is not None:
@@ -172,17 +184,15 @@ class ChunkDecoder:
         mv = memoryview(buf)
         try:
             self._pos = self._parse(buf, mv, out)
-            self._trim(mv)
         except RtmpProtocolError as e:
             self._error = e
             raise
         finally:
             mv.release()
-        n = self._keep_from - self._base
+        n = self._pos
         if n > 0:
             del buf[:n]
-            self._base += n
-            self._pos -= n
+            self._pos = 0
         return out
 
     # The parser proper. Locals mirror attributes for speed; attributes are written back
@@ -190,7 +200,6 @@ class ChunkDecoder:
     def _parse(self, buf: bytearray, mv: memoryview, out: list) -> int:
         end = len(buf)
         pos = self._pos
-        base = self._base
         streams = self._streams
         chunk_size = self._chunk_size
         max_size = self.max_message_size
@@ -204,21 +213,20 @@ class ChunkDecoder:
                 if avail <= 0:
                     return pos
                 take = left if left <= avail else avail
-                a = base + pos
-                pieces = cs.pieces
-                if pieces and pieces[-1] == a:
-                    pieces[-1] = a + take
-                else:
-                    pieces.append(a)
-                    pieces.append(a + take)
+                self.pending_bytes += take
+                if self.pending_bytes > self.max_pending_bytes:
+                    raise MessageSizeError(
+                        f"chunk: unfinished messages on {sum(1 for c in streams.values() if c.data is not None)} "
+                        f"chunk streams hold more than {self.max_pending_bytes} bytes (cs {cs.cs_id})")
+                data = cs.data
+                data += mv[pos:pos + take]
                 pos += take
-                cs.received += take
                 if take < left:
                     self._chunk_left = left - take
                     return pos
                 self._cur = None
-                if cs.received >= cs.length:
-                    msg = self._finish(cs, mv, base)
+                if len(data) >= cs.length:
+                    msg = self._finish(cs)
                     out.append(msg)
                     if 0 < msg.type <= ABORT:
                         self._control(msg)
@@ -248,9 +256,12 @@ class ChunkDecoder:
                 return pos
             cs = streams.get(cid)
             if cs is None:
+                if len(streams) >= self.max_chunk_streams:
+                    raise RtmpProtocolError(
+                        f"chunk: cs {cid} would be chunk stream {len(streams) + 1}, more than {self.max_chunk_streams}",
+                        code=ERROR_RTMP_CHUNK_START)
                 cs = streams[cid] = _ChunkStream(cid)
-            partial = cs.pieces is not None
-
+            partial = cs.data is not None
             # Message header. Nothing is committed to ``cs`` until the whole header,
             # extended timestamp included, is in the buffer.
             if fmt == 0:
@@ -343,28 +354,16 @@ class ChunkDecoder:
                         self._control(msg)
                         chunk_size = self._chunk_size
                     continue
-                cs.pieces = []
-                cs.received = 0
-                self._pending.add(cs)
-            left = length - cs.received  # > 0: an unfinished message always misses bytes
+                cs.data = bytearray()
+            left = length - len(cs.data)  # > 0: an unfinished message always misses bytes
             self._cur = cs
             self._chunk_left = left if left < chunk_size else chunk_size
 
-    def _finish(self, cs: _ChunkStream, mv: memoryview, base: int) -> MediaMessage:
-        pieces = cs.pieces
-        owned = cs.owned
-        if not owned and len(pieces) == 2:
-            payload = bytes(mv[pieces[0] - base:pieces[1] - base])
-        else:
-            parts = owned if owned else []
-            for i in range(0, len(pieces), 2):
-                parts.append(mv[pieces[i] - base:pieces[i + 1] - base])
-            payload = b"".join(parts)
-        cs.pieces = None
-        cs.owned = None
-        cs.received = 0
-        self._pending.discard(cs)
-        return MediaMessage(cs.type, cs.timestamp, cs.stream_id, payload, cs.cs_id)
+    def _finish(self, cs: _ChunkStream) -> MediaMessage:
+        data = cs.data
+        cs.data = None
+        self.pending_bytes -= len(data)
+        return MediaMessage(cs.type, cs.timestamp, cs.stream_id, bytes(data), cs.cs_id)
 
     def _control(self, msg: MediaMessage) -> None:
         """Apply Set Chunk Size and Abort, which change how the next bytes are read."""
@@ -379,32 +378,9 @@ class ChunkDecoder:
             self._chunk_size = value
         else:
             cs = self._streams.get(value)
-            if cs is not None and cs.pieces is not None:
-                cs.pieces = None
-                cs.owned = None
-                cs.received = 0
-                self._pending.discard(cs)
-
-    def _trim(self, mv: memoryview) -> None:
-        """Work out how much of the buffer can be dropped (``_keep_from``, absolute)."""
-        base = self._base
-        cursor = base + self._pos
-        keep = cursor
-        for cs in self._pending:
-            if cs.pieces and cs.pieces[0] < keep:
-                keep = cs.pieces[0]
-        if cursor - keep > RETAIN_LIMIT:
-            # Unfinished messages pin too much parsed data: move their pieces out.
-            for cs in self._pending:
-                pieces = cs.pieces
-                if pieces:
-                    data = b"".join([mv[pieces[i] - base:pieces[i + 1] - base] for i in range(0, len(pieces), 2)])
-                    if cs.owned is None:
-                        cs.owned = []
-                    cs.owned.append(data)
-                    cs.pieces = []
-            keep = cursor
-        self._keep_from = keep
+            if cs is not None and cs.data is not None:
+                self.pending_bytes -= len(cs.data)
+                cs.data = None
 
 
 def _basic_header(fmt: int, cs_id: int) -> bytes:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from ..errors import ClientClosed, Timeout
 from ..netio import send_nowait, sendmsg_all
 from ..kernel import amf0
-from .chunk import ChunkDecoder, ChunkEncoder
+from .chunk import MAX_CHUNK_STREAMS, MAX_PENDING_BYTES, ChunkDecoder, ChunkEncoder
 from .message import ACKNOWLEDGEMENT, CID_OVER_CONNECTION, CID_OVER_STREAM, CID_PROTOCOL_CONTROL, SET_CHUNK_SIZE, SET_PEER_BANDWIDTH, UC_PING_REQUEST, UC_PING_RESPONSE, UC_SET_BUFFER_LENGTH, USER_CONTROL, WINDOW_ACK_SIZE
 from ..kernel.message import AMF0_DATA, AMF0_COMMAND, AMF3_COMMAND, MediaMessage
 from .packer import RtmpChunkPacker, shared_packs
@@ -69,9 +69,10 @@ def decode_command(msg: MediaMessage) -> list:
 class RtmpProtocol:
     """Message-level I/O for one RTMP connection (server or client side)."""
 
-    def __init__(self, sock, max_message_size: int = DEFAULT_MAX_MESSAGE):
+    def __init__(self, sock, max_message_size: int = DEFAULT_MAX_MESSAGE, max_chunk_streams: int = MAX_CHUNK_STREAMS,
+                 max_pending_bytes: int = MAX_PENDING_BYTES):
         self.sock = sock
-        self.decoder = ChunkDecoder(max_message_size=max_message_size)
+        self.decoder = ChunkDecoder(max_message_size, max_chunk_streams, max_pending_bytes)
         self.encoder = ChunkEncoder(128)
         self.out_chunk_size = 128
         self.rbuf = bytearray(RECV_BUFFER_START)

@@ -109,9 +109,10 @@ def _encoded(proto: RtmpProtocol, key: tuple, build) -> bytes:
 class RtmpServer:
     """One client's RTMP session, server side."""
 
-    def __init__(self, sock, max_message_size: int = 16 * 1024 * 1024):
+    def __init__(self, sock, max_message_size: int = 16 * 1024 * 1024, **limits):
+        """``limits``: ``max_chunk_streams`` and ``max_pending_bytes`` of the ChunkDecoder."""
         self.sock = sock
-        self.proto = RtmpProtocol(sock, max_message_size)
+        self.proto = RtmpProtocol(sock, max_message_size, **limits)
         self.handshake_complex = False
         self.stream_id = 1
 

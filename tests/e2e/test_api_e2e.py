@@ -95,11 +95,11 @@ def test_api_with_publisher_and_players(make_server, procs, short_flv):
         p1.pump(0.1)
         p2.pump(0.1)
 
-    # auth protects /api/, not the streams nor /metrics
+    # auth protects /api/ and /metrics (host name, kernel, pid), not the streams
     assert http_get(port, "/api/v1/versions")[0] == 401
     wrong = {"Authorization": "Basic " + base64.b64encode(b"admin:no").decode()}
     assert http_get(port, "/api/v1/versions", headers=wrong)[0] == 401
-    assert http_get(port, "/metrics")[0] == 200
+    assert http_get(port, "/metrics")[0] == 401
 
     v = api(port, "/api/v1/versions", headers=AUTH)
     assert v["code"] == 0 and v["server"] == srv.stat.server_id and v["pid"] == str(srv.stat.pid)
@@ -159,7 +159,7 @@ def test_api_with_publisher_and_players(make_server, procs, short_flv):
 
     # the exporter agrees with the API
     before = api(port, "/api/v1/summaries", headers=AUTH)["data"]["system"]["srs_send_bytes"]
-    status, h, body = http_get(port, "/metrics")
+    status, h, body = http_get(port, "/metrics", headers=AUTH)
     after = api(port, "/api/v1/summaries", headers=AUTH)["data"]["system"]["srs_send_bytes"]
     assert status == 200 and h["content-type"] == "text/plain; charset=utf-8"
     m = parse_prometheus(body.decode())

@@ -5,41 +5,12 @@ import struct
 
 import gevent
 import pytest
-from helpers.rtmpraw import RawRtmp
+from helpers.rtmpraw import Publisher, RawRtmp
 
 from srspy.kernel import amf0
-from srspy.kernel.message import AMF0_COMMAND, AUDIO, VIDEO, MediaMessage
+from srspy.kernel.message import AMF0_COMMAND, VIDEO, MediaMessage
 
 pytestmark = pytest.mark.timeout(60)
-
-AVC_SH = bytes([0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E, 1, 0, 4, 0x68, 0xCE, 0x3C, 0x80])
-
-
-class Publisher:
-    """A well-behaved raw publisher feeding /live/ok with synthetic frames."""
-
-    def __init__(self, port):
-        self.c = RawRtmp(port)
-        self.c.handshake()
-        self.c.publish("ok")
-        self.c.send(MediaMessage(VIDEO, 0, 1, AVC_SH), 6)
-        self.ts = 0
-        self.g = gevent.spawn(self.run)
-
-    def run(self):
-        try:
-            self._run()
-        except OSError:
-            pass  # the server went away at the end of the test
-
-    def _run(self):
-        while True:
-            self.ts += 40
-            key = self.ts % 1000 == 0
-            self.c.send(MediaMessage(VIDEO, self.ts, 1, bytes([0x17 if key else 0x27, 1, 0, 0, 0]) + b"x" * 500), 6)
-            self.c.send(MediaMessage(AUDIO, self.ts, 1, bytes([0xAF, 1]) + b"a" * 50), 4)
-            gevent.sleep(0.04)
-
 
 def nested(depth: int) -> bytes:
     return b"\x03" * depth  # objects opening objects, never closed (key length bytes follow)

@@ -129,7 +129,7 @@ def test_shared_catch_up_reaches_every_player_intact(make_server):
 
 def test_setup_deadline_closes_a_silent_client(make_server, monkeypatch):
     monkeypatch.setattr(rtmp_conn, "RTMP_TIMEOUT", 1.0)
-    srv = make_server()
+    srv = make_server("limits { idle_timeout 1; }")
     port = srv.rtmp_ports[0]
     silent = RawRtmp(port)  # connects, never sends C0C1
     slow = RawRtmp(port)

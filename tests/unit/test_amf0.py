@@ -158,35 +158,29 @@ def test_every_command_of_the_capture_round_trips():
 
 # ---------------------------------------------------------------------- references
 
-def test_reference_resolves_to_the_same_object():
-    # [obj{a:1}, ref 1 (the object; the strict array itself is ref 0)]
-    data = (b"\x0a\x00\x00\x00\x02"
-            + b"\x03\x00\x01a" + amf0.encode(1.0) + b"\x00\x00\x09"
-            + b"\x07\x00\x01")
-    value, end = amf0.decode(data)
-    assert end == len(data)
-    assert value[0] == {"a": 1.0}
-    assert value[1] is value[0]
+@pytest.mark.parametrize("data, offset", [
+    # [obj{a:1}, ref 1]: a reference inside a strict array
+    (b"\x0a\x00\x00\x00\x02" + b"\x03\x00\x01a" + amf0.encode(1.0) + b"\x00\x00\x09" + b"\x07\x00\x01", 21),
+    # an object referring to itself (a cycle)
+    (b"\x03\x00\x04self\x07\x00\x00\x00\x00\x09", 7),
+    # a bare reference, and one whose index is out of any table
+    (b"\x07\x00\x00", 0),
+    (b"\x03\x00\x01a\x05\x00\x01b\x07\x00\x05\x00\x00\x09", 8),
+])
+def test_reference_marker_is_refused_as_srs_does(data, offset):
+    with pytest.raises(Amf0Error, match=f"reference marker 0x07 at offset {offset} is not supported"):
+        amf0.decode(data)
 
 
-def test_reference_to_ecma_array_and_strict_array_and_across_values():
-    data = amf0.encode(EcmaArray(x=1.0)) + amf0.encode([2.0]) + b"\x07\x00\x00" + b"\x07\x00\x01"
-    values = amf0.decode_all(data)
-    assert values[2] is values[0] and isinstance(values[2], EcmaArray)
-    assert values[3] is values[1] and values[3] == [2.0]
-
-
-def test_reference_to_enclosing_object_makes_a_cycle():
-    data = b"\x03\x00\x04self\x07\x00\x00\x00\x00\x09"
-    value, _ = amf0.decode(data)
-    assert value["self"] is value
-
-
-def test_bad_reference():
-    with pytest.raises(Amf0Error, match=r"bad reference 0 at offset 0"):
-        amf0.decode(b"\x07\x00\x00")
-    with pytest.raises(Amf0Error, match=r"bad reference 5 at offset 8"):
-        amf0.decode(b"\x03\x00\x01a\x05\x00\x01b\x07\x00\x05\x00\x00\x09")
+def test_doubling_reference_chain_costs_one_error_not_exponential_work():
+    # Each level refers twice to the one before: resolved, its encoding doubles per level
+    # (the 242-byte onMetaData that once asked for gigabytes).
+    level = [b"\x0a\x00\x00\x00\x00"]
+    for i in range(1, 40):
+        level.append(b"\x0a\x00\x00\x00\x02" + (b"\x07" + (i - 1).to_bytes(2, "big")) * 2)
+    data = b"\x02\x00\x0aonMetaData" + b"\x0a\x00\x00\x00\x28" + b"".join(level)
+    with pytest.raises(Amf0Error, match="reference marker"):
+        amf0.decode_all(data)
 
 
 def test_typed_object_keeps_class_name_and_is_a_dict():
@@ -231,7 +225,7 @@ def test_empty_key_not_followed_by_object_end_is_a_property():
     (b"\x0b\x00\x00\x00", "truncated data at offset 1: need 10 bytes"),
     (b"\x08\x00\x00", "truncated data at offset 1: need 4 bytes"),
     (b"\x10\x00\x03ab", "truncated data at offset 3: need 3 bytes"),
-    (b"\x07\x00", "truncated data at offset 1: need 2 bytes"),
+    (b"\x07\x00", "reference marker 0x07 at offset 0"),
 ])
 def test_truncated(data, message):
     with pytest.raises(Amf0Error, match=message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -360,7 +361,7 @@ def test_message_size_limit_before_any_payload():
     assert len(d.feed(header(0, 6, length=1000, mtype=VIDEO) + bytes(1000))[0].payload) == 1000
 
 
-def test_unfinished_messages_cannot_pin_unbounded_memory():
+def test_receive_buffer_holds_only_unparsed_bytes_while_a_message_is_unfinished():
     big = payload(3_000_000, 7)
     d = ChunkDecoder()
     d.set_chunk_size(1000)
@@ -371,9 +372,61 @@ def test_unfinished_messages_cannot_pin_unbounded_memory():
     got = []
     for i, p in enumerate(pieces):
         got += d.feed(small + basic(3, 6) + p)
-        assert d.buffered < chunk.RETAIN_LIMIT + 4 * 65536
+        assert len(d._buf) == 0
+        assert d.pending_bytes == (0 if i == len(pieces) - 1 else 1000 * (i + 2))
     assert len(got) == len(pieces) + 1
     assert got[-1].type == VIDEO and got[-1].payload == big
+    assert d.buffered == 0
+
+
+def test_chunk_stream_ids_are_capped_per_connection():
+    d = ChunkDecoder(max_chunk_streams=3)
+    ok = b"".join(header(0, cs, length=1, mtype=AUDIO) + b"x" for cs in (3, 300, 65599))
+    assert len(d.feed(ok)) == 3 and d.chunk_streams == 3
+    assert len(d.feed(header(0, 300, length=1, mtype=AUDIO) + b"y")) == 1  # a known id again
+    with pytest.raises(RtmpProtocolError, match="cs 7 would be chunk stream 4, more than 3") as ei:
+        d.feed(header(0, 7, length=1, mtype=AUDIO) + b"z")
+    assert ei.value.code == 2002
+    assert d.chunk_streams == 3
+    assert chunk.MAX_CHUNK_STREAMS == ChunkDecoder().max_chunk_streams == 64
+
+
+def test_unfinished_messages_are_capped_across_chunk_streams():
+    d = ChunkDecoder(max_message_size=1000, max_pending_bytes=2500)
+    # Three unfinished 1000-byte messages on three chunk streams, 900 bytes each: 2700 > 2500.
+    data = b"".join(header(0, cs, length=1000, mtype=VIDEO) + bytes(128) for cs in (4, 5, 6))
+    assert d.feed(data) == [] and d.pending_bytes == 384
+    with pytest.raises(MessageSizeError, match="unfinished messages on 3 chunk streams hold more than 2500 bytes"):
+        for _ in range(6):
+            d.feed(b"".join(basic(3, cs) + bytes(128) for cs in (4, 5, 6)))
+    assert d.pending_bytes <= 2500 + 128
+
+
+def test_finished_and_aborted_messages_release_their_pending_bytes():
+    d = ChunkDecoder(max_pending_bytes=300)
+    for _ in range(50):  # far more than 300 bytes in all, never more than 200 unfinished
+        d.feed(header(0, 6, length=200, mtype=VIDEO) + bytes(128))
+        assert d.pending_bytes == 128
+        d.feed(basic(3, 6) + bytes(72))
+        d.feed(header(0, 5, length=200, mtype=VIDEO) + bytes(128))
+        d.feed(ChunkEncoder().encode(chunk.abort(5), 2))
+        assert d.pending_bytes == 0
+
+
+def test_feed_cost_does_not_grow_with_the_number_of_unfinished_messages():
+    def cost(streams: int) -> float:
+        d = ChunkDecoder(max_chunk_streams=streams + 1, max_pending_bytes=1 << 30)
+        d.feed(b"".join(header(0, cs, length=1_000_000, mtype=VIDEO) + bytes(128) for cs in range(3, 3 + streams)))
+        one = basic(3, 3) + bytes(128)
+        t0 = time.perf_counter()
+        for _ in range(3000):
+            d.feed(one)
+        return time.perf_counter() - t0
+
+    cost(2)
+    few = min(cost(2) for _ in range(3))
+    many = min(cost(1000) for _ in range(3))
+    assert many < 3 * few, (few, many)
 
 
 def test_bytes_received_counts_everything_fed():

@@ -74,10 +74,15 @@ def test_options_answered_by_cors(enabled, origin, status, headers):
     ("/api/v1/versions", "Bearer abc", False),
     ("/api/v1/versions", "Basic !!!not-base64", False),
     ("/api/v1/versions", "Basic " + base64.b64encode(b"admin:secret:x").decode(), False),
+    ("/api/v1/versions", "Basic " + base64.b64encode(b"adminsecret").decode(), False),
+    ("/api/v1/versions", "Basic " + base64.b64encode(b"admin:secre").decode(), False),
+    ("/api/v1/versions", "Basic " + base64.b64encode(b"admin:secret\xff").decode(), False),
     ("/app/api/x", None, False),  # /api/ anywhere in the path
     ("/live/a.flv", None, True),
     ("/rtc/v1/play/", None, True),
-    ("/metrics", None, True),
+    ("/metrics", None, False),  # host name, kernel and pid: behind auth when it is on
+    ("/metrics", basic("admin", "secret"), True),
+    ("/metrics/x", None, True),
     ("/api", None, True),
 ])
 def test_basic_auth(url, authorization, served):
@@ -89,6 +94,20 @@ def test_basic_auth(url, authorization, served):
     else:
         assert inner.served == [] and w.status == 401 and w.finished and bytes(w.body) == b""
         assert w.headers["WWW-Authenticate"] == "Basic"
+
+
+def test_password_with_colons_splits_at_the_first_colon():
+    inner = Ok()
+    auth = HttpAuthMux(inner, True, "admin", "p:a:ss")
+    assert serve(auth, url="/api/v1/x", Authorization=basic("admin", "p:a:ss")).status == 200
+    assert serve(auth, url="/api/v1/x", Authorization=basic("admin", "p:a")).status == 401
+
+
+def test_exporter_listener_leaves_metrics_open():
+    inner = Ok()
+    auth = HttpAuthMux(inner, True, "admin", "secret", metrics=False)
+    assert serve(auth, url="/metrics").status == 200
+    assert serve(auth, url="/api/v1/versions").status == 401
 
 
 def test_auth_disabled_and_reconfigured():

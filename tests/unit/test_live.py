@@ -352,3 +352,29 @@ def test_a_parked_player_that_is_not_steady_gets_its_own_batch():
     assert woke == []
     c.dispose()
     job.join(3)
+
+
+def test_malformed_or_oversized_metadata_is_dropped_with_a_warning():
+    from loguru import logger
+
+    from srspy.kernel import amf0
+    from srspy.kernel.message import AMF0_DATA
+    from srspy.live.meta import MAX_METADATA_BYTES, MetaCache
+
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(m), format="{message}", level="WARNING")
+    try:
+        cache = MetaCache()
+        good = amf0.encode_all("@setDataFrame", "onMetaData", amf0.EcmaArray(width=640.0, duration=3.0))
+        assert cache.update_metadata(MediaMessage(AMF0_DATA, 0, 1, good)) is not None
+        kept = cache.metadata
+        refs = amf0.encode_all("onMetaData") + b"\x08\x00\x00\x00\x01\x00\x01a\x07\x00\x00\x00\x00\x09"
+        assert cache.update_metadata(MediaMessage(AMF0_DATA, 0, 1, refs)) is None
+        big = amf0.encode_all("onMetaData", {"pad": "x" * MAX_METADATA_BYTES})
+        assert cache.update_metadata(MediaMessage(AMF0_DATA, 0, 1, big)) is None
+    finally:
+        logger.remove(sink)
+    assert cache.metadata is kept  # the last good metadata stays for new players
+    assert amf0.decode_all(kept.payload)[1]["width"] == 640.0
+    assert len(warnings) == 2
+    assert "reference marker 0x07" in warnings[0] and f"larger than {MAX_METADATA_BYTES}" in warnings[1]

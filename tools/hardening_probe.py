@@ -1,0 +1,176 @@
+"""Socket probes of the hardening issue's holes against an in-process server (loopback).
+
+    python tools/hardening_probe.py
+
+Prints one line per hole with what srspy does now: time taken, memory held (the
+process's RSS before and after, and the decoder's own counters), and whether the
+connection was dropped. README.md (Hardening) quotes a run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from gevent import monkey  # noqa: E402
+
+monkey.patch_all()
+
+import base64  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import gevent  # noqa: E402
+from helpers.flvclient import http_get  # noqa: E402
+from helpers.rtmpraw import RawRtmp, conn_of, read_time_with_unfinished, unfinished_heads  # noqa: E402
+
+from srspy import log  # noqa: E402
+from srspy.kernel.message import AMF0_DATA, VIDEO, MediaMessage  # noqa: E402
+from srspy.server import Server  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def closed(client, seconds=5.0) -> bool:
+    return client.closed_within(seconds)
+
+
+def probe_amf0(srv, port):
+    levels = 32
+    arrays = [b"\x0a\x00\x00\x00\x00"]
+    for i in range(1, levels):
+        arrays.append(b"\x0a\x00\x00\x00\x02" + (b"\x07" + (i + 1).to_bytes(2, "big")) * 2)
+    from srspy.kernel import amf0
+
+    data = (amf0.encode_all("@setDataFrame", "onMetaData") + b"\x08\x00\x00\x00\x01\x00\x01x"
+            + b"\x0a" + levels.to_bytes(4, "big") + b"".join(arrays) + b"\x00\x00\x09")
+    c = RawRtmp(port)
+    c.handshake()
+    c.publish("evil")
+    r0 = rss_mb()
+    t0 = time.monotonic()
+    c.send(MediaMessage(AMF0_DATA, 0, 1, data), 4)
+    c.send(MediaMessage(VIDEO, 0, 1, bytes([0x17, 0, 0, 0, 0]) + b"k" * 100), 6)
+    src = srv.sources.sources["/live/evil"]
+    while src.meta.video_sh is None:  # the sequence header sent after the metadata is in
+        gevent.sleep(0.001)
+    took = time.monotonic() - t0
+    meta = src.meta.metadata
+    print(f"amf0 references: {len(data)} bytes, {levels} levels: handled in {took * 1000:.0f} ms, "
+          f"RSS +{rss_mb() - r0:.1f} MB, metadata cached: {0 if meta is None else len(meta.payload)} bytes, "
+          f"publish goes on: {src.publishing}")
+    c.close()
+
+
+def probe_chunk_streams(srv, port):
+    c = RawRtmp(port)
+    c.handshake()
+    conn = conn_of(srv, c)
+    data = b"".join(bytes((0x01, (cs - 64) & 0xFF, (cs - 64) >> 8)) + bytes(3) + b"\x00\x00\x01\x08" + bytes(4) + b"a"
+                    for cs in range(400, 65599))
+    r0 = rss_mb()
+    sent = 0
+    try:
+        for i in range(0, len(data), 4096):
+            c.sock.sendall(data[i:i + 4096])
+            sent += 4096
+    except OSError:
+        pass
+    dropped = closed(c)
+    print(f"chunk stream ids: {len(data) // 1024} KB offered, dropped={dropped} after at most {sent // 1024} KB sent, "
+          f"ids held {conn.rtmp.proto.decoder.chunk_streams}, RSS +{rss_mb() - r0:.1f} MB")
+
+
+def probe_pending(srv, port):
+    c = RawRtmp(port)
+    c.handshake()
+    c.publish("evil2")
+    conn = conn_of(srv, c)
+    heads = unfinished_heads(range(10, 42), 8 * MiB)
+    body = b"".join(bytes((0xC0, cs)) + b"b" * 128 for cs in range(10, 42))
+    r0 = rss_mb()
+    t0 = time.monotonic()
+    try:
+        c.sock.sendall(heads)
+        for _ in range(64 * 1024):  # 256 MB offered
+            c.sock.sendall(body)
+    except OSError:
+        pass
+    dropped = closed(c)
+    print(f"unfinished messages: 32 x 8 MiB offered, dropped={dropped} in {time.monotonic() - t0:.2f}s "
+          f"holding {conn.rtmp.proto.decoder.pending_bytes / MiB:.1f} MiB at the drop, RSS +{rss_mb() - r0:.1f} MB "
+          f"(freed with the connection)")
+
+
+def _consume(srv, port, unfinished: int, api_port: int):
+    lat = []
+
+    def api():
+        while True:
+            t = time.monotonic()
+            http_get(api_port, "/api/v1/versions")
+            lat.append(time.monotonic() - t)
+            gevent.sleep(0.01)
+
+    g = gevent.spawn(api)
+    took = read_time_with_unfinished(srv, port, unfinished, 4 * MiB)
+    g.kill()
+    return took, statistics.median(lat) if lat else 0.0
+
+
+def probe_linear(srv, port, api_port):
+    few, lat_few = _consume(srv, port, 1, api_port)
+    many, lat_many = _consume(srv, port, 60, api_port)
+    print(f"per-read cost: 4 MiB in 4 KiB writes read in {few:.2f}s with 1 unfinished message, {many:.2f}s with 60 "
+          f"({many / few:.2f}x); API median {lat_few * 1000:.1f} ms / {lat_many * 1000:.1f} ms")
+
+
+def probe_api(srv, api_port):
+    st, h, body = http_get(api_port, "/api/v1/versions?callback=%3Cscript%3E")
+    _, _, body2 = http_get(api_port, "/api/v1/clients/nobody?callback=cb&method=DELETE")
+    print(f"JSONP: callback=<script> -> {st}, nosniff={h.get('x-content-type-options')}; "
+          f"?method=DELETE on a GET answered as {'GET' if b'2049' in body2 else '?'} (override off)")
+
+
+def probe_auth(port_auth, exporter_port):
+    good = {"Authorization": "Basic " + base64.b64encode(b"admin:p:a:ss").decode()}
+    print(f"Basic auth: password with ':' -> {http_get(port_auth, '/api/v1/versions', headers=good)[0]}; "
+          f"/metrics without credentials -> {http_get(port_auth, '/metrics')[0]}, exporter port -> "
+          f"{http_get(exporter_port, '/metrics')[0]}")
+
+
+def main():
+    log.setup("console", "warn")
+    srv = Server.from_text("listen 127.0.0.1:0; daemon off; srs_log_tank console; srs_log_level error;"
+                           "http_api { enabled on; listen 127.0.0.1:0; auth { enabled on; username admin; "
+                           "password \"p:a:ss\"; } } exporter { enabled on; listen 127.0.0.1:19972; } vhost __defaultVhost__ { }")
+    srv.start()
+    port, api_port = srv.rtmp_ports[0], srv.api_port
+    try:
+        probe_amf0(srv, port)
+        probe_chunk_streams(srv, port)
+        probe_pending(srv, port)
+        srv.auth_mux.enabled = False
+        srv.api_chain.next_.enabled = False
+        probe_linear(srv, port, api_port)
+        probe_api(srv, api_port)
+        srv.api_chain.next_.enabled = True
+        probe_auth(api_port, srv.exporter_port)
+    finally:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    main()
