@@ -21,7 +21,7 @@ from loguru import logger
 
 from . import SERVER, log, security
 from .config import load_config
-from .errors import ConfigError
+from .errors import ConfigError, HttpError
 from .hooks import Hooks
 from .http import api
 from .http.auth import HttpAuthMux
@@ -57,6 +57,7 @@ class Server:
         self.sources = SourceManager(options_for=self._source_options)
         self.edge = EdgeManager(self)  # cluster remote: the first player starts a pull
         self.conns: dict = {}
+        self.per_ip: dict[str, int] = {}  # open connections by client address
         self.rejected = 0
         self.listeners: list[TcpListener] = []
         self.rtmp_ports: list[int] = []
@@ -161,7 +162,7 @@ class Server:
             logger.info("exporter: /metrics served on port {}", exp["listen"])
             return
         chain = self.exporter_chain = api.chain(self, self.api, metrics_auth=False)  # SRS: no auth on the exporter
-        lst = TcpListener(exp["listen"], lambda sock, addr: self._handle_http(sock, addr, chain), "Exporter")
+        lst = TcpListener(exp["listen"], lambda sock, addr: self._handle_http(sock, addr, chain, api=False), "Exporter")
         self.listeners.append(lst)
         self.exporter_port = lst.port
 
@@ -247,44 +248,73 @@ class Server:
             self._pid_file = None
 
     # -- connections -----------------------------------------------------------------------
-    def _admit(self, sock, addr, kind: str) -> bool:
-        limit = self.config.root["max_connections"]
-        if len(self.conns) >= limit:
+    def _admit(self, sock, addr, kind: str, api: bool = False) -> bool | None:
+        """Admit a new connection: ``max_connections`` for all of them, the API's reserve
+        (``limits.api_reserve``) beyond it for a port that serves the API, and
+        ``limits.connections_per_ip``. None: refused and closed; True: admitted into the
+        API's reserve; False: admitted."""
+        root = self.config.root
+        limits = root["limits"]
+        limit = root["max_connections"]
+        ip = addr[0] if addr else ""
+        n = len(self.conns)
+        reserved = n >= limit
+        why = None
+        if reserved and not (api and n < limit + limits["api_reserve"]):
+            why = f"max_connections={limit} reached (code 1074)"
+        elif limits["connections_per_ip"] and self.per_ip.get(ip, 0) >= limits["connections_per_ip"]:
+            why = f"connections_per_ip={limits['connections_per_ip']} reached"
+        if why is not None:
             self.rejected += 1
             self.stat.clients_errs += 1
-            logger.warning("{} client {}:{} rejected: max_connections={} reached (code 1074), rejected={}",
-                           kind, addr[0], addr[1], limit, self.rejected)
+            logger.warning("{} client {}:{} rejected: {}, rejected={}", kind, ip, addr[1] if addr else 0, why,
+                           self.rejected)
             try:
                 sock.close()
             except OSError:
                 pass
-            return False
-        return True
+            return None
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        return reserved
+
+    def _release(self, ip: str):
+        n = self.per_ip.get(ip, 0) - 1
+        if n > 0:
+            self.per_ip[ip] = n
+        else:
+            self.per_ip.pop(ip, None)
 
     def _handle_rtmp(self, sock, addr):
-        if not self._admit(sock, addr, "RTMP"):
+        if self._admit(sock, addr, "RTMP") is None:
             return
         conn = RtmpConn(self, sock, addr)
         self.conns[conn.cid] = conn
         conn.serve()
 
-    def _handle_http(self, sock, addr, handler=None):
-        if not self._admit(sock, addr, "HTTP"):
+    def _handle_http(self, sock, addr, handler=None, api: bool | None = None):
+        if api is None:  # the HTTP server's port: it serves the API too when they share it
+            api = self.api_port is not None and self.api_port == self.http_port
+        reserved = self._admit(sock, addr, "HTTP", api)
+        if reserved is None:
             return
         cid = new_cid()
-        conn = HttpConn(sock, addr, handler or self.cors_mux, cid=cid, idle_timeout=self.config.root["limits"]["idle_timeout"])
+        limits = self.config.root["limits"]
+        conn = HttpConn(sock, addr, handler or self.cors_mux, cid=cid, idle_timeout=limits["idle_timeout"],
+                        send_timeout=limits["send_timeout"], on_request=_api_only if reserved and handler is None else None)
         self.conns[cid] = conn
         try:
             conn.serve()
         finally:
             self.stat.on_disconnect(cid)
             self.conns.pop(cid, None)
+            self._release(addr[0] if addr else "")
 
     def _handle_api(self, sock, addr):
-        self._handle_http(sock, addr, self.api_handler or self.cors_mux)
+        self._handle_http(sock, addr, self.api_handler or self.cors_mux, api=True)
 
     def on_conn_closed(self, conn):
-        self.conns.pop(conn.cid, None)
+        if self.conns.pop(conn.cid, None) is not None:
+            self._release(conn.ip)
 
     # -- access checks (security, refer) ---------------------------------------------------------
     def check_access(self, vconf: dict, action: str, req):
@@ -353,5 +383,14 @@ class Server:
             if now - last >= self.config.root["pithy_print_ms"] / 1000.0:
                 last = now
                 logger.info("stats: {}, conns={}, rejected={}", self.stat.summary(), len(self.conns), self.rejected)
+
+def _api_only(r):
+    """A connection admitted into the API's reserve on a port shared with the HTTP server:
+    it may ask for the API or the console, nothing else."""
+    if not r.path.startswith(("/api/", "/console/")):
+        e = HttpError(503, "max_connections reached: the remaining connections are kept for the API")
+        e.close = True
+        raise e
+
 
 __all__ = ["Server"]

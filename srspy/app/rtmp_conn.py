@@ -13,7 +13,8 @@ import gevent
 from loguru import logger
 
 from ..errors import (
-    ERROR_RTMP_NO_VHOST, ERROR_RTMP_STREAM_NAME_EMPTY, AccessDenied, ClientClosed, SrsError, StreamBusyError,
+    ERROR_RTMP_NO_VHOST, ERROR_RTMP_STREAM_NAME_EMPTY, AccessDenied, ClientClosed, RtmpProtocolError, SrsError,
+    StreamBusyError,
     Timeout, is_client_gracefully_close,
 )
 from ..live.consumer import Sink
@@ -24,6 +25,7 @@ from ..rtmp.protocol import decode_command
 from ..rtmp.server import FMLE_PUBLISH, HAIVISION_PUBLISH, RTMP_PLAY, RtmpServer, transaction_id
 
 RTMP_TIMEOUT = 30.0  # SRS_CONSTS_RTMP_TIMEOUT
+MAX_QUEUED_COMMANDS = 64  # a player's commands not handled yet (it sends pause, seek... rarely)
 PAUSED_RECV_TIMEOUT = 180.0
 
 
@@ -292,6 +294,8 @@ class RtmpConn:
             self.rtmp.on_status("NetStream.Play.Failed", str(e) or "play denied by hook", level="error")
             raise
         source = srv.sources.fetch_or_create(req)
+        # a write blocked this long drops the player (limits.send_timeout)
+        self.sock.settimeout(srv.config.root["limits"]["send_timeout"])
         realtime = vconf["min_latency"]
         play = vconf["play"]
         consumer = source.create_consumer(0 if realtime else play["mw_msgs"], play["mw_latency"], owner=self)
@@ -348,6 +352,8 @@ class RtmpConn:
                 for m in msgs:
                     if m.type in (AMF0_COMMAND, AMF3_COMMAND):
                         self._commands.append(m)
+                if len(self._commands) > MAX_QUEUED_COMMANDS:
+                    raise RtmpProtocolError(f"rtmp: over {MAX_QUEUED_COMMANDS} commands queued by a player")
                 if (self._commands or proto.backlog is not None) and self.consumer is not None:
                     self.consumer.wakeup()
         except BaseException as e:  # noqa: BLE001 - handed to the play loop

@@ -13,7 +13,7 @@ import struct
 from collections import deque
 from contextlib import contextmanager
 
-from ..errors import ClientClosed, Timeout
+from ..errors import ClientClosed, RtmpProtocolError, Timeout
 from ..netio import send_nowait, sendmsg_all
 from ..kernel import amf0
 from .chunk import MAX_CHUNK_STREAMS, MAX_PENDING_BYTES, ChunkDecoder, ChunkEncoder
@@ -24,6 +24,7 @@ from .packer import RtmpChunkPacker, shared_packs
 RECV_BUFFER = 64 * 1024  # the most one recv_into takes (a publisher's buffer grows to it)
 RECV_BUFFER_START = 4 * 1024  # what every connection starts with: players send little
 DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
+MAX_KEPT_REPLIES = 256  # replies (pongs, acknowledgements) kept for a peer that does not read
 _U32 = struct.Struct(">I")
 
 
@@ -153,6 +154,8 @@ class RtmpProtocol:
         if not self.replies_nowait:
             self.send_message(msg)
             return
+        if self.backlog is not None and len(self.backlog) > MAX_KEPT_REPLIES:
+            raise RtmpProtocolError(f"rtmp: over {MAX_KEPT_REPLIES} replies kept for a peer that does not read")
         data = self.encoder.encode(msg, msg.cs_id or CID_PROTOCOL_CONTROL)
         if self.writing:
             if self.backlog is None:

@@ -13,7 +13,7 @@ import time
 import gevent
 import pytest
 from helpers.flvclient import http_get
-from helpers.net import free_port
+from helpers.net import free_port, shrink_server_sndbuf
 from helpers.rtmpraw import Publisher, RawRtmp, conn_of, read_time_with_unfinished, unfinished_heads
 from loguru import logger
 
@@ -317,3 +317,120 @@ def test_api_beyond_loopback_without_auth_warns_at_start(make_server, capfd):
     make_server("http_api { enabled on; listen 127.0.0.1:0; }")
     make_server("http_api { enabled on; listen 0.0.0.0:0; auth { enabled on; username a; password b; } }")
     assert "beyond loopback" not in capfd.readouterr().err
+
+
+# ------------------------------------------------------------------ stalls and lockouts
+
+def _stuck_client(port: int, request: bytes | None = None):
+    """A client with a 4 KiB receive buffer that never reads what it asked for."""
+    import socket
+
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    if request:
+        s.sendall(request)
+    return s
+
+
+def test_an_http_player_that_stops_reading_is_dropped_after_send_timeout(make_server, bystander):
+    srv = make_server(extra="limits { send_timeout 1; }")
+    other = bystander(srv.rtmp_ports[0])
+    t0 = time.monotonic()
+    stuck = _stuck_client(srv.http_port, b"GET /live/ok.flv HTTP/1.1\r\nHost: x\r\n\r\n")
+    src = srv.sources.sources["/live/ok"]
+    deadline = time.monotonic() + 5
+    while not any(c.type == "flv-play" for c in srv.stat.clients.values()):
+        assert time.monotonic() < deadline
+        gevent.sleep(0.02)
+    assert shrink_server_sndbuf(srv, stuck)
+    # the bystander's stream flows at ~14 KB/s: the 4 KiB buffers fill, the write blocks
+    deadline = time.monotonic() + 15
+    while any(c.type == "flv-play" for c in srv.stat.clients.values()):
+        assert time.monotonic() < deadline, "the stuck HTTP player was never dropped"
+        gevent.sleep(0.05)
+    assert len(src.consumers) == 1  # only the bystander's RTMP player: the consumer is disposed
+    assert not any(getattr(c, "remote_port", None) == stuck.getsockname()[1] for c in srv.conns.values())
+    other.assert_fed_since(t0)
+    stuck.close()
+
+
+def test_an_rtmp_player_that_stops_reading_is_dropped_after_send_timeout(make_server, bystander):
+    srv = make_server(extra="limits { send_timeout 1; }")
+    other = bystander(srv.rtmp_ports[0])
+    t0 = time.monotonic()
+    p = RawRtmp(srv.rtmp_ports[0])
+    p.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096)
+    p.handshake()
+    p.play("ok")
+    conn = conn_of(srv, p)
+    conn.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_SNDBUF, 4096)
+    deadline = time.monotonic() + 15
+    while conn.cid in srv.conns:
+        assert time.monotonic() < deadline, "the stuck RTMP player was never dropped"
+        gevent.sleep(0.05)
+    assert len(srv.sources.sources["/live/ok"].consumers) == 1
+    other.assert_fed_since(t0)
+    p.close()
+
+
+def _limited(tmp_path, http: str, api: str, max_connections: int) -> str:
+    return f"""
+listen 0; max_connections {max_connections}; daemon off; srs_log_tank console; srs_log_level warn;
+limits {{ api_reserve 2; }}
+http_server {{ enabled on; listen {http}; dir {tmp_path}/html; }}
+http_api {{ enabled on; listen {api}; }}
+vhost __defaultVhost__ {{ http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }} }}
+"""
+
+
+def test_the_api_stays_reachable_when_players_hold_every_slot(make_server, bystander, tmp_path):
+    srv = make_server(text=_limited(tmp_path, "0", "127.0.0.1:0", 4))
+    other = bystander(srv.rtmp_ports[0])  # 2 connections: its publisher and player
+    idle = [RawRtmp(srv.rtmp_ports[0]) for _ in range(2)]  # the last 2 slots, silent
+    gevent.sleep(0.2)
+    assert len(srv.conns) == 4
+    # a fifth RTMP client is refused, the API on its own port is served from the reserve
+    extra = RawRtmp(srv.rtmp_ports[0])
+    assert extra.closed_within(3.0)
+    status, _, body = http_get(srv.api_port, "/api/v1/summaries")
+    assert status == 200 and b'"code":0' in body.replace(b" ", b"")
+    other.wait_fed()
+    for c in idle:
+        c.close()
+
+
+def test_the_reserve_on_a_shared_port_serves_only_the_api(make_server, bystander, tmp_path):
+    port = free_port()
+    srv = make_server(text=_limited(tmp_path, str(port), str(port), 3))
+    assert srv.api_port == srv.http_port == port
+    other = bystander(srv.rtmp_ports[0])
+    idle = RawRtmp(srv.rtmp_ports[0])  # the third and last slot
+    gevent.sleep(0.2)
+    assert len(srv.conns) == 3
+    status, _, body = http_get(port, "/api/v1/versions")  # admitted into the reserve: the API is served
+    assert status == 200 and b"major" in body
+    status, _, body = http_get(port, "/live/ok.flv")  # a player in the reserve: refused once its head is read
+    assert status == 503 and b"kept for the API" in body
+    other.wait_fed()
+    idle.close()
+
+
+def test_connections_per_ip(make_server, bystander):
+    srv = make_server(extra="limits { connections_per_ip 3; }")
+    other = bystander(srv.rtmp_ports[0])  # 2 connections from 127.0.0.1
+    third = RawRtmp(srv.rtmp_ports[0])
+    third.handshake()
+    assert third.connect()[0] == "_result"
+    fourth = RawRtmp(srv.rtmp_ports[0])
+    assert fourth.closed_within(3.0)
+    third.close()
+    deadline = time.monotonic() + 5
+    while len(srv.conns) > 2:
+        assert time.monotonic() < deadline
+        gevent.sleep(0.02)
+    again = RawRtmp(srv.rtmp_ports[0])  # a slot of this address is free again
+    again.handshake()
+    assert again.connect()[0] == "_result"
+    other.wait_fed()
+    again.close()
