@@ -33,6 +33,8 @@ ERROR_RTMP_CLIENT_NOT_FOUND = 2049
 ERROR_RTMP_STREAM_NOT_FOUND = 2048
 ERROR_RTMP_STREAM_NAME_EMPTY = 2051
 ERROR_HTTP_STREAM_EOF = 4040
+ERROR_AAC_DECODE_ERROR = 4007  # SRS 7 numbering (4007 is ERROR_HTTP_PARSE_HEADER in older SRS)
+ERROR_MP3_DECODE_ERROR = 4009
 ERROR_SYSTEM_SECURITY_DENY = 1053
 ERROR_SYSTEM_SECURITY = 1052
 ERROR_HTTP_HOOK_REJECT = 1040  # srspy: a hook refused the action
@@ -95,6 +97,12 @@ class ChunkSizeError(RtmpProtocolError):
 
 class MessageSizeError(RtmpProtocolError):
     code = ERROR_RTMP_MSG_INVALID_SIZE
+
+
+class CodecError(SrsError):
+    """Media a muxer cannot carry (a non-AAC frame in an .aac stream, ...)."""
+
+    code = ERROR_AAC_DECODE_ERROR
 
 
 class StreamBusyError(SrsError):
