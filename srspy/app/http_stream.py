@@ -22,13 +22,16 @@ from ..http import ws
 from ..live.consumer import Sink
 from ..live.hub import SourceListener
 from ..request import DEFAULT_VHOST, Request, request_from_http
+from .stream_aac import AacMuxer
 from .stream_flv import FlvMuxer
+from .stream_mp3 import Mp3Muxer
+from .stream_ts import TsStreamMuxer
 
 FLV_PLAY = "flv-play"  # SRS's client type for every http_remux container
 DEFAULT_MOUNT = "[vhost]/[app]/[stream].flv"
 
 #: The containers, by the mount template's extension.
-MUXERS = {m.ext: m for m in (FlvMuxer,)}
+MUXERS = {m.ext: m for m in (FlvMuxer, TsStreamMuxer, AacMuxer, Mp3Muxer)}
 
 
 def expand_mount(template: str, req: Request) -> str:
@@ -114,7 +117,8 @@ class LiveStream:
         self.players.add(consumer)
         try:
             if source.publishing:
-                source.consumer_dumps(consumer)
+                back = int(remux["fast_cache"] * 1000) if self.muxer.audio_only else 0
+                source.consumer_dumps(consumer, back_ms=back)
             elif self._wait_publisher(consumer, source, remux["wait_publisher"]):
                 # there before the publisher, as SRS's consumer: everything it published
                 consumer.start_at([], source.publish_start, False)

@@ -21,6 +21,7 @@ class Muxer:
     ext = ""
     content_type = "application/octet-stream"
     websocket = False  # also served over WebSocket (ws://...) on a request with Upgrade
+    audio_only = False  # sends audio only: a new player starts http_remux.fast_cache back
 
     __slots__ = ("source", "remux")
 

@@ -23,14 +23,14 @@ AGGREGATE = 22
 
 
 class MediaMessage:
-    """One RTMP message. Hot-path object: ``__slots__``, no validation.
+    """One media message. Hot-path object: ``__slots__``, no validation.
 
     ``timestamp`` is in milliseconds (the full 32-bit value, extended timestamps
     resolved). ``flags`` is filled by the live source at ingest (keyframe, sequence
     header) so that no player has to parse the payload again.
     """
 
-    __slots__ = ("type", "timestamp", "stream_id", "payload", "cs_id", "flags", "_cache")
+    __slots__ = ("type", "timestamp", "stream_id", "payload", "cs_id", "flags", "_cache", "ts")
 
     def __init__(self, type: int, timestamp: int, stream_id: int, payload: bytes, cs_id: int = 0, flags: int = 0):
         self.type = type
@@ -39,7 +39,8 @@ class MediaMessage:
         self.payload = payload
         self.cs_id = cs_id
         self.flags = flags
-        self._cache = None
+        self._cache = None  # RTMP chunking of the payload, per chunk size (rtmp/packer.py)
+        self.ts = None  # the stream's MPEG-TS packets of this message, made once (app/stream_ts.py)
 
     def __repr__(self) -> str:
         return (

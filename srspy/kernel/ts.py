@@ -387,6 +387,14 @@ class TsMuxer:
         self.pmt_cc = (self.pmt_cc + 1) & 0x0F
         return pat + pmt
 
+    def last_psi(self) -> bytes:
+        """The PAT and PMT sent last, counters unchanged (b"" before the first): what a
+        player that starts on a message without PSI gets first, so that the next PSI of the
+        stream continues their counters for it."""
+        if self.pmt_packets is None:
+            return b""
+        return self.pat_packets[(self.pat_cc - 1) & 0x0F] + self.pmt_packets[(self.pmt_cc - 1) & 0x0F]
+
     # -- messages ----------------------------------------------------------------------
 
     def mux(self, msg) -> bytes:

@@ -54,9 +54,11 @@ _waiter_ids = itertools.count()
 class SourceOptions:
     """The vhost settings a source reads when it is created or published."""
 
-    __slots__ = ("gop_cache", "gop_cache_max_frames", "queue_length_ms", "time_jitter", "atc", "reduce_sequence_header", "parse_sps")
+    __slots__ = ("gop_cache", "gop_cache_max_frames", "queue_length_ms", "time_jitter", "atc", "reduce_sequence_header",
+                 "parse_sps", "keep_ms")
 
-    def __init__(self, gop_cache=True, gop_cache_max_frames=2500, queue_length_ms=30000, time_jitter=JITTER_FULL, atc=False, reduce_sequence_header=False, parse_sps=True):
+    def __init__(self, gop_cache=True, gop_cache_max_frames=2500, queue_length_ms=30000, time_jitter=JITTER_FULL, atc=False,
+                 reduce_sequence_header=False, parse_sps=True, keep_ms=0):
         self.gop_cache = gop_cache
         self.gop_cache_max_frames = gop_cache_max_frames
         self.queue_length_ms = queue_length_ms
@@ -64,6 +66,7 @@ class SourceOptions:
         self.atc = atc
         self.reduce_sequence_header = reduce_sequence_header
         self.parse_sps = parse_sps
+        self.keep_ms = keep_ms  # the log keeps at least this much, players or not (fast_cache)
 
     @classmethod
     def from_vhost(cls, vconf: dict) -> "SourceOptions":
@@ -76,6 +79,7 @@ class SourceOptions:
             atc=play["atc"],
             reduce_sequence_header=play["reduce_sequence_header"],
             parse_sps=vconf["publish"]["parse_sps"],
+            keep_ms=int(vconf["http_remux"]["fast_cache"] * 1000) if vconf["http_remux"]["enabled"] else 0,
         )
 
 
@@ -107,6 +111,7 @@ class LiveSource:
         self.loop = gevent.get_hub().loop
         self.origin_hub = OriginHub(self)
         self.sink_errors = 0  # players' writes that failed in the hub (logged once per source)
+        self.attachments: dict = {}  # per-stream state of outputs, by name (app/stream_ts.py)
         self.video_info: dict | None = None
         self.audio_info: dict | None = None
         self.frames = 0
@@ -399,6 +404,8 @@ class LiveSource:
                 keep = hard
         if self.gop_start >= 0 and self.gop_start < keep:
             keep = self.gop_start
+        if self.options.keep_ms and len(log):
+            keep = min(keep, log.seq_at_ts(log.last_ts - self.options.keep_ms))
         log.trim(keep)
 
     # -- consumers -------------------------------------------------------------------
@@ -412,13 +419,19 @@ class LiveSource:
         self.consumers[c] = True
         return c
 
-    def consumer_dumps(self, consumer: LiveConsumer, dump_seq_headers=True, dump_meta=True, dump_gop=True):
-        """Port of SrsLiveSource::consumer_dumps: metadata, sequence headers, then the GOP."""
-        end = self.log.end
+    def consumer_dumps(self, consumer: LiveConsumer, dump_seq_headers=True, dump_meta=True, dump_gop=True,
+                       back_ms: int = 0):
+        """Port of SrsLiveSource::consumer_dumps: metadata, sequence headers, then the GOP;
+        with ``back_ms`` (an audio player's ``fast_cache``), the last ``back_ms`` of the log."""
+        log = self.log
+        end = log.end
         if not self.publishing:
             consumer.start_at([], end, True)
             return
         pending = self.meta.dumps(metadata=dump_meta, sequence_headers=dump_seq_headers)
+        if back_ms > 0 and len(log):
+            consumer.start_at(pending, max(self.publish_start, log.seq_at_ts(log.last_ts - back_ms)), False)
+            return
         if dump_gop and self.options.gop_cache and self.gop_start >= self.log.start:
             consumer.start_at(pending, self.gop_start, False)
         else:

@@ -7,7 +7,8 @@ from gevent import subprocess
 from pathlib import Path
 
 
-def make_flv(path: Path, seconds: int, video: bool = True, audio: bool = True, size: str = "640x360", fps: int = 25) -> Path:
+def make_flv(path: Path, seconds: int, video: bool = True, audio: bool = True, size: str = "640x360", fps: int = 25,
+             acodec: str = "aac") -> Path:
     if path.exists():
         return path
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
@@ -18,7 +19,9 @@ def make_flv(path: Path, seconds: int, video: bool = True, audio: bool = True, s
     if video:
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
                  "-g", str(fps * 2), "-keyint_min", str(fps * 2), "-sc_threshold", "0", "-b:v", "600k"]
-    if audio:
+    if audio and acodec == "mp3":
+        args += ["-c:a", "libmp3lame", "-b:a", "64k", "-ac", "2"]
+    elif audio:
         args += ["-c:a", "aac", "-b:a", "64k", "-ac", "2"]
     args += ["-f", "flv", str(path)]
     subprocess.run(args, check=True, timeout=120)
