@@ -38,12 +38,13 @@ def reencode_metadata(payload: bytes) -> bytes | None:
 class MetaCache:
     """Holds what a new player needs before the GOP: metadata, audio SH, video SH."""
 
-    __slots__ = ("metadata", "audio_sh", "video_sh", "previous_audio_sh", "previous_video_sh")
+    __slots__ = ("metadata", "audio_sh", "video_sh", "video_color", "previous_audio_sh", "previous_video_sh")
 
     def __init__(self):
         self.metadata: MediaMessage | None = None
         self.audio_sh: MediaMessage | None = None
         self.video_sh: MediaMessage | None = None
+        self.video_color: MediaMessage | None = None  # enhanced RTMP colour metadata (after video_sh)
         self.previous_audio_sh: MediaMessage | None = None
         self.previous_video_sh: MediaMessage | None = None
 
@@ -52,6 +53,7 @@ class MetaCache:
         self.metadata = None
         self.audio_sh = None
         self.video_sh = None
+        self.video_color = None
 
     def update_metadata(self, msg: MediaMessage) -> MediaMessage | None:
         """The re-encoded onMetaData, kept for new players; None (and the publish goes on)
@@ -81,4 +83,6 @@ class MetaCache:
                 out.append(self.audio_sh)
             if self.video_sh is not None:
                 out.append(self.video_sh)
+                if self.video_color is not None:
+                    out.append(self.video_color)
         return out

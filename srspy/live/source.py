@@ -30,7 +30,7 @@ from loguru import logger
 
 from ..errors import StreamBusyError
 from ..kernel import codec
-from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
+from ..kernel.codec import F_COLOR_INFO, F_EMPTY_CONFIG, F_KEYFRAME, F_SEQUENCE_HEADER
 from ..kernel.flv import split_aggregate
 from ..kernel.message import AGGREGATE, AMF0_DATA, AMF3_DATA, AUDIO, VIDEO
 from .consumer import MAX_DUMP, LiveConsumer
@@ -192,17 +192,13 @@ class LiveSource:
             meta = self.meta
             if self.options.reduce_sequence_header and meta.audio_sh is not None and meta.audio_sh.payload == payload:
                 return
-            meta.audio_sh = msg
-            try:
-                self.audio_info = codec.parse_aac_sequence_header(payload)
-            except (ValueError, IndexError):
-                self.audio_info = {"codec": "AAC", "sample_rate": 0, "channel": 0, "profile": ""}
+            if not flags & F_EMPTY_CONFIG or meta.audio_sh is None:  # the latest non-empty one wins
+                meta.audio_sh = msg
+                self._parse_audio_info(payload)
         elif not payload:
             return
         elif self.audio_info is None:
-            fmt = payload[0] >> 4
-            if fmt == codec.AUDIO_MP3:
-                self.audio_info = {"codec": "MP3", "sample_rate": 0, "channel": 0, "profile": ""}
+            self._parse_audio_info(payload)
         self.audio_after_video += 1
         if self.audio_after_video > PURE_AUDIO_GUESS_COUNT:
             self.gop_start = -1
@@ -220,8 +216,11 @@ class LiveSource:
             meta = self.meta
             if self.options.reduce_sequence_header and meta.video_sh is not None and meta.video_sh.payload == payload:
                 return True
-            meta.video_sh = msg
-            self._parse_video_info(payload)
+            if not flags & F_EMPTY_CONFIG or meta.video_sh is None:  # the latest non-empty one wins
+                meta.video_sh = msg
+                self._parse_video_info(payload)
+        elif flags & F_COLOR_INFO:
+            self.meta.video_color = msg  # enhanced RTMP colour metadata: new players get it too
         else:
             self.frames += 1
         self.audio_after_video = 0
@@ -246,14 +245,22 @@ class LiveSource:
         return True
 
     def _parse_video_info(self, payload: bytes):
-        c = codec.video_codec(payload)
-        info = {"codec": codec.VIDEO_CODEC_NAMES.get(c, "Others"), "profile": "", "level": "", "width": 0, "height": 0}
-        if c == codec.VIDEO_AVC and self.options.parse_sps:
-            try:
-                info.update(codec.parse_avc_sequence_header(payload))
-            except (ValueError, IndexError) as e:
-                logger.warning("source {}: cannot parse the AVC sequence header: {}", self.url, e)
-        self.video_info = info
+        """Codec name (H264, H265, AV1, VP9, either RTMP layout), profile, level, size."""
+        try:
+            self.video_info = codec.video_info(payload, self.options.parse_sps)
+        except (ValueError, IndexError) as e:
+            name = codec.parse_video_tag(payload).codec
+            logger.warning("source {}: cannot parse the {} sequence header: {}", self.url, name, e)
+            self.video_info = {"codec": name if name != codec.UNKNOWN else "Others", "profile": "", "level": "",
+                               "width": 0, "height": 0}
+
+    def _parse_audio_info(self, payload: bytes):
+        """Codec name (AAC, MP3, Opus, FLAC, ...), sample rate, channels, profile."""
+        try:
+            self.audio_info = codec.audio_info(payload)
+        except (ValueError, IndexError):
+            self.audio_info = {"codec": codec.parse_audio_tag(payload).codec, "sample_rate": 0, "channel": 0,
+                               "profile": ""}
 
     def _correct(self, msg) -> int:
         """Apply the source-level jitter; return the monotonic timeline value."""
