@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(cfg)
         for spec in args.plugins:
             server.load_plugin(spec)
-        _tune_gc()  # before the listeners open: a quit signal must not find the handlers missing
+        _tune_gc()  # before start(): its full pass kept a listening server without signal handlers (SIGTERM killed it)
         server.start()
     except ConfigError as e:
         logger.error("config error: {}", e)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _tune_gc():
-    """What start-up made (modules, config, the server's handlers) lives as long as the process: it is
+    """What start-up made (modules, config, handlers) lives as long as the process: it is
     moved out of the cyclic collector's sight (``gc.freeze``). Full collections walk
     every live connection's objects (25 ms at a thousand players); with the default
     thresholds a ramp of joins triggers them in its middle, a pause every player that
