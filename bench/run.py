@@ -457,7 +457,7 @@ def run_loadgen(argv: list[str], cpu: int | None, timeout: float) -> dict:
 
 def wait_stream(proto: str, url: str, workdir: str, cpu: int | None, tries: int = 5) -> None:
     """Until one player gets media: the publisher is up and the server relays it."""
-    for i in range(tries):
+    for _ in range(tries):
         rep = run_loadgen([proto, "-u", url, "-n", "1", "-d", "3", "-o", os.path.join(workdir, "probe.json")],
                           cpu, timeout=30)
         if rep["ok"] == 1:

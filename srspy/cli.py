@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(cfg)
         for spec in args.plugins:
             server.load_plugin(spec)
+        _tune_gc()  # before start(): its full pass kept a listening server without signal handlers (SIGTERM killed it)
         server.start()
     except ConfigError as e:
         logger.error("config error: {}", e)
@@ -88,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         logger.error("cannot start: {}", e)
         return 1
-    _tune_gc()
     server.serve_forever()
     return 0
 

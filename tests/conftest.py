@@ -1,10 +1,18 @@
 """Shared fixtures: in-process servers on port 0, test media made by ffmpeg, clients."""
 
-from gevent import monkey
+import os
+
+# Hypothesis runs the plugins other packages register for it when it is first imported;
+# trio's (trio comes with selenium) calls ctypes.util.find_library, which starts ldconfig
+# with the standard subprocess module, left unpatched below: once the gevent hub has run,
+# that Popen never returns (its read of the exec status blocks). A run without unit tests
+# imports hypothesis only in its terminal summary, and hung there.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
+
+from gevent import monkey  # noqa: E402
 
 monkey.patch_all(subprocess=False, thread=False, queue=False, select=False)  # xdist workers need the real subprocess module
 
-import os  # noqa: E402
 import shutil  # noqa: E402
 from gevent import subprocess  # noqa: E402  (cooperative, unlike the unpatched module)
 import sys  # noqa: E402
@@ -16,6 +24,12 @@ import pytest  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers.media import make_flv  # noqa: E402
+from helpers.srsconf import ENV as SRS_CONF_ENV, srs_conf_dir  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+# tests/<kind>/... carries the marker <kind>: `-m unit` runs the unit tests only.
+KINDS = ("unit", "integration", "e2e", "bench")
+SRS_CONF_LEFT_OUT = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
@@ -113,4 +127,30 @@ def procs():
 def pytest_configure(config):
     for tool in ("ffmpeg", "ffprobe"):
         if shutil.which(tool) is None:
-            raise pytest.UsageError(f"{tool} is required by the test suite (apt-get install -y ffmpeg)")
+            raise pytest.UsageError(f"{tool} is required by the test suite (bash tools/test-deps.sh installs it)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        try:
+            kind = item.path.relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        if kind in KINDS:
+            item.add_marker(kind)
+    if srs_conf_dir() is None:
+        left = [item for item in items if item.get_closest_marker("srs_conf")]
+        if left:
+            items[:] = [item for item in items if not item.get_closest_marker("srs_conf")]
+            config.hook.pytest_deselected(items=left)
+        config.stash[SRS_CONF_LEFT_OUT] = len(left)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if srs_conf_dir() is not None:
+        return
+    n = config.stash.get(SRS_CONF_LEFT_OUT, None)  # None: collected by xdist workers, not here
+    if n != 0:
+        what = "the tests" if n is None else f"{n} tests"
+        terminalreporter.write_line(f"{SRS_CONF_ENV} is not set: {what} on SRS's own sample configs (marker srs_conf) were left out")

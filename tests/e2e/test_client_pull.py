@@ -5,7 +5,7 @@ import gevent
 import pytest
 
 from helpers.media import publish_args, wait_published, wait_until
-from helpers.relay import assert_same_from_keyframe, start_nms, wait_port
+from helpers.relay import assert_same_from_keyframe, start_nms, wait_frames_from_keyframe, wait_port
 from srspy.client.flvfile import read_flv_file
 from srspy.client.httpflv import HttpFlvPullSession
 from srspy.client.rtmp import RtmpPullSession
@@ -13,16 +13,15 @@ from srspy.client.session import DISPOSED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
-PULL_S = 4.0
-
 
 def _pull_both(rtmp_url, flv_url, published):
-    """Both sessions at once, each for PULL_S seconds; both match the published file."""
+    """Both sessions at once, until each has enough media; both match the published file."""
     got_rtmp, got_flv = [], []
     r = RtmpPullSession(rtmp_url, got_rtmp.append, read_timeout=10).start()
     h = HttpFlvPullSession(flv_url, got_flv.append, read_timeout=10).start()
     assert h.status == 200
-    gevent.sleep(PULL_S)
+    wait_frames_from_keyframe(got_rtmp)
+    wait_frames_from_keyframe(got_flv)
     r.dispose()
     h.dispose()
     assert r.wait(2).reason == DISPOSED and h.wait(2).reason == DISPOSED
@@ -55,7 +54,10 @@ def test_pull_from_node_media_server(procs, short_flv, tmp_path):
             s = RtmpPullSession(f"rtmp://127.0.0.1:{rtmp}/live/s", got.append, start_timeout=3).start()
         except Exception:  # noqa: BLE001 - not yet
             return False
-        gevent.sleep(0.5)
+        try:
+            wait_until(lambda: any(m.type == 9 for m in got), 1.0, what="video")
+        except AssertionError:
+            pass
         s.dispose()
         return any(m.type == 9 for m in got)
 

@@ -41,7 +41,7 @@ def from_first_keyframe(tags):
     """(type, ts relative to the first keyframe, payload) from the first non-header keyframe."""
     i = next(i for i, (t, _, p) in enumerate(tags) if t == 9 and p[:2] == b"\x17\x01")
     base = tags[i][1]
-    return [(t, ts - base, p) for t, ts, p in tags[i:] if not (p[:2] in (b"\x17\x00", b"\xaf\x00"))]
+    return [(t, ts - base, p) for t, ts, p in tags[i:] if p[:2] not in (b"\x17\x00", b"\xaf\x00")]
 
 
 def rtmp_player(srv, out, slow=False):

@@ -35,8 +35,8 @@ def test_ffprobe_and_record_over_10s(make_server, procs, av_flv, tmp_path):
 def test_response_headers_and_mid_stream_start(make_server, procs, short_flv):
     srv = make_server()
     procs(publish_args(short_flv, rtmp_url(srv), loop=True))
-    wait_published(srv)
-    gevent.sleep(3.1)
+    src = wait_published(srv)
+    wait_until(lambda: src.last_ts >= 3100, 15, what="3.1 s of the stream")  # join in the middle of a GOP (2 s)
     p = FlvPlayer(srv.http_port, "/live/s.flv")
     assert p.read_head() == 200
     assert p.raw_head.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -119,8 +119,8 @@ def test_wait_for_publisher_setting(make_server, procs, short_flv):
 def test_audio_only_video_only_flags(make_server, procs, audio_flv, video_flv, kind, flags):
     srv = make_server()
     procs(publish_args(audio_flv if kind == "audio" else video_flv, rtmp_url(srv), loop=True))
-    wait_until(lambda: (s := srv.sources.sources.get("/live/s")) is not None and s.publishing and s.recv_bytes > 0)
-    gevent.sleep(0.5)
+    src = wait_published(srv)
+    wait_until(lambda: len(src.msgs) >= 10, 10, what="frames in the source")  # the player guesses from them
     p = FlvPlayer(srv.http_port, "/live/s.flv")
     assert p.read_head() == 200
     p.pump(10, until=lambda q: len(q.tags) > 20)

@@ -12,7 +12,7 @@ from gevent import subprocess
 
 from helpers.flvclient import FlvPlayer
 from helpers.media import ffprobe, publish_args, streams_by_type, wait_published, wait_until
-from helpers.relay import assert_same_from_keyframe, start_nms
+from helpers.relay import assert_same_from_keyframe, start_nms, wait_frames_from_keyframe
 from srspy.client.flvfile import read_flv_file
 from srspy.client.rtmp import RtmpPullSession
 from srspy.app.relay import EDGE_FORWARD, EDGE_PULL
@@ -98,7 +98,7 @@ def test_edge_over_http_flv_and_origin_failover(make_server, procs, short_flv):
     r = RtmpPullSession(f"rtmp://127.0.0.1:{edge.rtmp_ports[0]}/live/s", got.append).start()
     wait_until(lambda: origin_players(origin), 15, what="the edge pulling from the second origin")
     assert origin_players(origin)[0].type == "flv-play"
-    gevent.sleep(3)
+    wait_frames_from_keyframe(got)
     r.dispose()
     assert_same_from_keyframe(list(read_flv_file(short_flv)), got)
 
@@ -142,7 +142,7 @@ def test_edge_in_front_of_node_media_server(make_server, procs, short_flv, tmp_p
     edge2 = make_server(vhost_extra=edge_conf(f"127.0.0.1:{http}", "flv"))
     got = []
     r = RtmpPullSession(f"rtmp://127.0.0.1:{edge2.rtmp_ports[0]}/live/s", got.append).start()
-    gevent.sleep(4)
+    wait_frames_from_keyframe(got)
     r.dispose()
     assert_same_from_keyframe(list(read_flv_file(short_flv)), got)
 

@@ -2,7 +2,6 @@
 
 from gevent import subprocess
 
-import gevent
 import pytest
 from helpers.media import ffprobe, flv_tags, publish_args, streams_by_type, wait_published, wait_until
 from helpers.net import rtmp_url
@@ -41,8 +40,8 @@ def test_publish_20s_then_ffmpeg_rtmpdump_ffprobe_play(make_server, procs, av_fl
 def test_mid_stream_player_gets_metadata_headers_then_keyframe(make_server, procs, short_flv, tmp_path):
     srv = make_server()
     procs(publish_args(short_flv, rtmp_url(srv), loop=True))
-    wait_published(srv)
-    gevent.sleep(3.1)  # join in the middle of a GOP
+    src = wait_published(srv)
+    wait_until(lambda: src.last_ts >= 3100, 15, what="3.1 s of the stream")  # join in the middle of a GOP (2 s)
     dump = tmp_path / "mid.flv"
     rd = procs(["rtmpdump", "-q", "-r", rtmp_url(srv), "--live", "-B", "3", "--stop", "3", "-o", str(dump)])
     rd.wait(30)
@@ -76,8 +75,8 @@ def test_second_publisher_refused_first_carries_on(make_server, procs, short_flv
     assert second.wait(15) != 0
     s = srv.sources.sources["/live/s"]
     before = s.recv_bytes
-    gevent.sleep(1)
-    assert s.publishing and s.recv_bytes > before
+    wait_until(lambda: s.recv_bytes > before, 5, what="more media from the first publisher")
+    assert s.publishing
     st = streams_by_type(ffprobe(rtmp_url(srv)))
     assert st["video"]["codec_name"] == "h264"
     assert src

@@ -23,6 +23,7 @@ import gevent
 import pytest
 from gevent import subprocess
 
+from .media import wait_until
 from .net import free_port
 
 NGINX_MODULE_DIRS = ("/usr/lib/nginx/modules", "/usr/share/nginx/modules", "/usr/lib64/nginx/modules")
@@ -159,6 +160,12 @@ def from_first_keyframe(items) -> list[tuple[int, bytes]]:
                 continue
         seq.append((t, p))
     return seq
+
+
+def wait_frames_from_keyframe(received: list, n: int = 120, timeout: float = 20.0) -> None:
+    """Until ``received`` (a list a player fills) holds ``n`` audio/video frames from its
+    first keyframe on: enough for assert_same_from_keyframe."""
+    wait_until(lambda: len(from_first_keyframe(received)) >= n, timeout, what=f"{n} audio/video frames from a keyframe")
 
 
 def is_sequence_header(t: int, p: bytes) -> bool:

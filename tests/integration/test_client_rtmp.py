@@ -10,7 +10,7 @@ import pytest
 from gevent.server import StreamServer
 
 from helpers.media import wait_until
-from helpers.relay import assert_same_from_keyframe
+from helpers.relay import assert_same_from_keyframe, wait_frames_from_keyframe
 from srspy.client import open_pull
 from srspy.client.flvfile import read_flv_file
 from srspy.client.rtmp import RtmpClientError, RtmpPullSession, RtmpPushSession
@@ -96,7 +96,7 @@ def test_pull_from_srspy_while_publishing_matches_from_keyframe(make_server, sho
     gevent.sleep(1.0)
     got = []
     pull = open_pull(url(srv), got.append, read_timeout=5).start()
-    gevent.sleep(3)
+    wait_frames_from_keyframe(got)
     pull.dispose()
     assert_same_from_keyframe(list(read_flv_file(short_flv)), got)
 

@@ -6,6 +6,7 @@ import textwrap
 import gevent
 import pytest
 from helpers.flvclient import FlvPlayer, http_get
+from helpers.media import wait_until
 
 from srspy.server import Server
 
@@ -95,7 +96,5 @@ def test_idle_player_close_is_noticed(make_server):
     assert len(src.consumers) == 1
     p.close()
     t0 = gevent.time.time()
-    while src.consumers and gevent.time.time() - t0 < 5:
-        gevent.sleep(0.1)
-    assert not src.consumers
+    wait_until(lambda: not src.consumers, 4, what="the closed player's consumer gone")
     assert gevent.time.time() - t0 < 4

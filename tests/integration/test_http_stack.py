@@ -17,6 +17,7 @@ from gevent.event import Event
 from gevent.server import StreamServer
 from loguru import logger
 
+from helpers.media import wait_until
 from srspy.errors import ClientClosed, HttpError
 from srspy.http.auth import HttpAuthMux
 from srspy.http.conn import HttpConn
@@ -399,9 +400,7 @@ def test_streaming_notices_client_close(stack):
     assert b"\r\n%x\r\nhdr" % (3 + 1000 + 4) in bytes(c.buf)  # one chunk per writev
     c.close()
     assert h.ended.wait(3) and h.peer_closed.is_set()
-    with gevent.Timeout(2):
-        while not stack.conns[0].closed:
-            gevent.sleep(0.01)
+    wait_until(lambda: stack.conns[0].closed, 2, interval=0.01, what="the connection closed")
     logger.remove(sink)
     cid = stack.conns[0].cid
     lines = {r["message"].split(",")[0]: r["extra"].get("cid") for r in records}

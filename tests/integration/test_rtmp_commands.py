@@ -2,6 +2,7 @@
 
 import gevent
 import pytest
+from helpers.media import wait_until
 from helpers.rtmpraw import RawRtmp
 
 from srspy.kernel import amf0
@@ -80,8 +81,7 @@ def test_publishers_identified_as_srs_does(make_server, kind, type_, fc):
     codes = status_codes(c)
     assert codes == (["NetStream.Publish.Start"] * 2 if fc else ["NetStream.Publish.Start"])
     assert [v[0] for v in commands(c) if v[0] in ("onFCPublish", "onStatus")] == (["onFCPublish", "onStatus"] if fc else ["onStatus"])
-    gevent.sleep(0.1)
-    assert any(cl.type == type_ for cl in srv.stat.clients.values())
+    wait_until(lambda: any(cl.type == type_ for cl in srv.stat.clients.values()), 5, what=f"a {type_} client")
 
 
 def play(port, stream="s"):
@@ -146,7 +146,7 @@ def test_pause_unpause_and_close_stream(make_server):
         p.read()
     # closeStream ends the play; the same connection can play again
     p.command("closeStream", 0.0, None, stream_id=1)
-    gevent.sleep(0.3)
+    wait_until(lambda: not srv.sources.sources["/live/s"].consumers, 5, what="the play closed")
     p.command("play", 6.0, None, "s", stream_id=1)
     p.until_command("onStatus", "NetStream.Play.Start")
 

@@ -3,6 +3,7 @@ catch up together, the set-up deadline and the recv side started on demand."""
 
 import gevent
 import pytest
+from helpers.media import wait_until
 from helpers.rtmpraw import RawRtmp
 
 from srspy.kernel import amf0
@@ -111,7 +112,7 @@ def test_shared_catch_up_reaches_every_player_intact(make_server):
         body = bytes([0x17 if i == 0 else 0x27, 1, 0, 0, 0]) + bytes([i]) * (3000 + i)
         pub.send(MediaMessage(VIDEO, 100 + i * 40, 1, body), 6)
         sent.append(body)
-    gevent.sleep(0.3)
+    wait_until(lambda: srv.sources.sources["/live/gop"].frames >= 60, 5, what="the GOP in the source")
     players = [_join(port, 1.0, "gop")[0] for _ in range(5)]
     stamps = []
     for p in players:
@@ -140,8 +141,7 @@ def test_setup_deadline_closes_a_silent_client(make_server, monkeypatch):
     c, connect_reply, _ = _join(port, 1.0)  # others are served as ever
     assert connect_reply[3].type == AMF0_COMMAND
     c.close()
-    gevent.sleep(0.2)
-    assert not srv.conns
+    wait_until(lambda: not srv.conns, 3, what="every connection gone")
 
 
 def test_a_client_over_a_unix_socket(make_server):

@@ -8,6 +8,7 @@ import struct
 
 import gevent
 import pytest
+from helpers.media import wait_published
 from helpers.net import shrink_server_sndbuf
 from helpers.rtmpraw import RawRtmp
 
@@ -38,7 +39,7 @@ def test_ping_replies_while_the_media_write_waits(make_server):
     pub.handshake()
     pub.publish("big")
     feeder = gevent.spawn(feed, pub, 250)
-    gevent.sleep(0.2)
+    wait_published(srv, "/live/big")
     player = RawRtmp(port, timeout=20)
     player.handshake()
     player.play("big")

@@ -370,7 +370,7 @@ def test_receive_buffer_holds_only_unparsed_bytes_while_a_message_is_unfinished(
     small = enc.encode(MediaMessage(AUDIO, 0, 1, payload(900, 8)), 4)
     pieces = [big[i:i + 1000] for i in range(1000, len(big), 1000)]
     got = []
-    for i, p in enumerate(pieces):
+    for p in pieces:
         got += d.feed(small + basic(3, 6) + p)
         assert len(d._buf) == 0
         assert d.pending_bytes == (0 if i == len(pieces) - 1 else 1000 * (i + 2))
@@ -448,7 +448,7 @@ _chunk_sizes = st.one_of(st.integers(1, 300), st.integers(1, 65536), st.sampled_
 @st.composite
 def _messages(draw, chunk_size: int, count: int):
     out = []
-    for i in range(count):
+    for _ in range(count):
         size = draw(st.one_of(st.integers(0, 300), st.integers(0, min(200_000, chunk_size * 400))))
         msg = MediaMessage(draw(_types), draw(_timestamps), draw(st.integers(0, 2**32 - 1)),
                           payload(size, draw(st.integers(0, 1000))))

@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from helpers.media import wait_until
 
 from srspy.kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER
 from srspy.live.jitter import SourceJitter, consumer_base
@@ -300,7 +301,7 @@ def test_due_steady_players_share_one_encoding_and_stay_parked():
     gevent.sleep(0)
     src.on_video(inter(40))
     src.on_video(inter(80))
-    gevent.sleep(0.05)  # the hub callback runs once the publisher yields
+    wait_until(lambda: RecordingSink.packs, 2, interval=0.01, what="the hub callback")  # it runs once the publisher yields
     assert RecordingSink.packs == [((40, 80), 0), ((40, 80), 0)]  # one per variant, not per player
     for c in players:
         assert [w for _, w in c.sink.sent] == [len(inter(40).payload) * 2]
@@ -346,7 +347,7 @@ def test_a_parked_player_that_is_not_steady_gets_its_own_batch():
     RecordingSink.packs.clear()
     src.on_video(inter(40))  # skipped: not a keyframe
     src.on_video(key(80))
-    gevent.sleep(0.05)
+    wait_until(lambda: RecordingSink.packs, 2, interval=0.01, what="the hub callback")
     # the frame before the keyframe was skipped by its own dump; the keyframe written for it
     assert RecordingSink.packs == [((80,), 0)] and len(c.sink.sent) == 1
     assert woke == []

@@ -1,8 +1,9 @@
 """Every sample config SRS ships loads in srspy, and so does every sample srspy ships.
 
-SRS's samples live in the ``shared/srs-conf`` folder beside the repository checkout. They
-are loaded the way SRS loads them: from a working directory that holds them as ``conf/``,
-since their includes say ``include ./conf/include.vhost.conf;``. Two of them are NGINX
+SRS's samples are not part of this repository: the tests on them (marked ``srs_conf``) read
+the folder ``SRSPY_SRS_CONF_DIR`` names (see tests/helpers/srsconf.py). They are loaded the
+way SRS loads them: from a working directory that holds them as ``conf/``, since their
+includes say ``include ./conf/include.vhost.conf;``. Two of them are NGINX
 configs kept with SRS's samples: srspy loads them, warning once for each NGINX directive.
 """
 
@@ -10,11 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers.srsconf import srs_conf, srs_conf_dir, srs_samples
 from loguru import logger
 
 from srspy.config import load_config
 
-SRS_CONF = Path(__file__).resolve().parents[3] / "shared" / "srs-conf"
+SRS_CONF = srs_conf_dir()
 SRSPY_CONF = Path(__file__).resolve().parents[2] / "srspy" / "conf"
 NGINX_NOTE = "this is for NGINX server, not SRS"
 # What srspy may warn about when loading SRS's own samples.
@@ -23,7 +25,7 @@ SAMPLE_WARNING = re.compile(
     r'|duplicate (directive )?"[\w. -]+" ignored, the one at conf/[\w.-]+\.conf:\d+ is used)$')
 
 # A missing folder must fail the run, not skip it: the placeholder fails to load.
-SRS_SAMPLES = sorted(SRS_CONF.glob("*.conf")) or [SRS_CONF / "missing-srs-samples.conf"]
+SRS_SAMPLES = srs_samples(SRS_CONF)
 SRSPY_SAMPLES = sorted(SRSPY_CONF.glob("*.conf")) or [SRSPY_CONF / "missing-srspy-samples.conf"]
 
 
@@ -43,11 +45,13 @@ def srs_cwd(tmp_path, monkeypatch):
     return tmp_path
 
 
+@srs_conf
 def test_srs_samples_are_there():
-    assert SRS_CONF.is_dir(), f"SRS's sample configs are missing: {SRS_CONF}"
+    assert SRS_CONF is not None and SRS_CONF.is_dir(), f"SRS's sample configs are missing: {SRS_CONF}"
     assert len(list(SRS_CONF.glob("*.conf"))) >= 100
 
 
+@srs_conf
 @pytest.mark.parametrize("sample", SRS_SAMPLES, ids=lambda p: p.name)
 def test_srs_sample_loads(sample, srs_cwd):
     name = f"conf/{sample.name}"
@@ -72,6 +76,7 @@ def _assert_nginx_sample_ignored(name, sample):
     ]
 
 
+@srs_conf
 def test_srs_full_conf_values(srs_cwd):
     cfg = load_config("conf/full.conf", env={})
     assert cfg.get("http_api.listen") == "8080"  # the first of its three http_api blocks
@@ -91,6 +96,7 @@ def test_srs_full_conf_values(srs_cwd):
     assert 'conf/full.conf:2735: directive "is_full" is not supported by srspy yet, ignored' in cfg.warnings
 
 
+@srs_conf
 def test_srs_compatible_conf_is_transformed(srs_cwd):
     v = load_config("conf/compatible.conf", env={}).vhost("__defaultVhost__")
     assert v["refer"]["enabled"] and v["refer"]["play"] == ["github.com", "github.io"]
@@ -100,6 +106,7 @@ def test_srs_compatible_conf_is_transformed(srs_cwd):
     assert (v["play"]["gop_cache"], v["play"]["queue_length"], v["play"]["mw_latency"], v["play"]["atc"]) == (False, 10.0, 100, True)
 
 
+@srs_conf
 def test_srs_ipv6_listen(srs_cwd):
     assert load_config("conf/console.ipv46.conf", env={}).listens() == ["1935", "[::]:1935"]
 
@@ -114,6 +121,7 @@ def _env_docs(text):
                 yield v, j + 1
 
 
+@srs_conf
 def test_env_names_documented_by_srs_resolve(srs_cwd):
     """Each "Overwrite by env SRS_X" of SRS's full.conf names the directive below it, or one srspy ignores."""
     from srspy.config.compat import is_unsupported
