@@ -370,7 +370,7 @@ def test_receive_buffer_holds_only_unparsed_bytes_while_a_message_is_unfinished(
     small = enc.encode(MediaMessage(AUDIO, 0, 1, payload(900, 8)), 4)
     pieces = [big[i:i + 1000] for i in range(1000, len(big), 1000)]
     got = []
-    for p in pieces:
+    for i, p in enumerate(pieces):
         got += d.feed(small + basic(3, 6) + p)
         assert len(d._buf) == 0
         assert d.pending_bytes == (0 if i == len(pieces) - 1 else 1000 * (i + 2))
