@@ -36,7 +36,7 @@ def test_response_headers_and_mid_stream_start(make_server, procs, short_flv):
     srv = make_server()
     procs(publish_args(short_flv, rtmp_url(srv), loop=True))
     src = wait_published(srv)
-    wait_until(lambda: src.last_ts >= 3100, 15, what="3.1 s of the stream")  # join in the middle of a GOP (2 s)
+    wait_until(lambda: src.log.last_ts >= 3100, 15, what="3.1 s of the stream")  # join in the middle of a GOP (2 s)
     p = FlvPlayer(srv.http_port, "/live/s.flv")
     assert p.read_head() == 200
     assert p.raw_head.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -120,7 +120,7 @@ def test_audio_only_video_only_flags(make_server, procs, audio_flv, video_flv, k
     srv = make_server()
     procs(publish_args(audio_flv if kind == "audio" else video_flv, rtmp_url(srv), loop=True))
     src = wait_published(srv)
-    wait_until(lambda: len(src.msgs) >= 10, 10, what="frames in the source")  # the player guesses from them
+    wait_until(lambda: len(src.log) >= 10, 10, what="frames in the source")  # the player guesses from them
     p = FlvPlayer(srv.http_port, "/live/s.flv")
     assert p.read_head() == 200
     p.pump(10, until=lambda q: len(q.tags) > 20)

@@ -41,7 +41,7 @@ def test_mid_stream_player_gets_metadata_headers_then_keyframe(make_server, proc
     srv = make_server()
     procs(publish_args(short_flv, rtmp_url(srv), loop=True))
     src = wait_published(srv)
-    wait_until(lambda: src.last_ts >= 3100, 15, what="3.1 s of the stream")  # join in the middle of a GOP (2 s)
+    wait_until(lambda: src.log.last_ts >= 3100, 15, what="3.1 s of the stream")  # join in the middle of a GOP (2 s)
     dump = tmp_path / "mid.flv"
     rd = procs(["rtmpdump", "-q", "-r", rtmp_url(srv), "--live", "-B", "3", "--stop", "3", "-o", str(dump)])
     rd.wait(30)
