@@ -65,6 +65,12 @@ class Server:
         self._stopped = False
         self._greenlets: list = []
         self._pid_file = None
+        # Extension points for plugins: publish_filters run f(req) before a publish takes its
+        # source (may rename req.stream, or raise AccessDenied); start_hooks f() run before
+        # the listeners accept, stop_hooks f() once the connections are gone.
+        self.publish_filters: list = []
+        self.start_hooks: list = []
+        self.stop_hooks: list = []
         self._load_plugins()
 
     # -- construction ----------------------------------------------------------------
@@ -82,7 +88,10 @@ class Server:
 
     def _load_plugins(self):
         """``plugin module[:function];`` in the config (or ``--plugin``): call function(server)."""
-        for spec in self.config.root.get("plugin") or []:
+        specs = list(self.config.root.get("plugin") or [])
+        if self.config.root["livego"]["enabled"] and "srspy.plugins.livego" not in specs:
+            specs.append("srspy.plugins.livego")  # livego { enabled on; } loads its plugin
+        for spec in specs:
             self.load_plugin(spec)
 
     def load_plugin(self, spec: str):
@@ -117,6 +126,8 @@ class Server:
                 self.api_port = lst.port
         elif cfg["exporter"]["enabled"]:
             self._mount_api(api_enabled=False)
+        for fn in self.start_hooks:
+            fn()
         for lst in self.listeners:
             lst.start()
         self.sources.start()
@@ -204,6 +215,8 @@ class Server:
             while self.conns and time.monotonic() < end:
                 gevent.sleep(0.05)
         self.relay.stop()  # relay: edge pulls and forwarders
+        for fn in self.stop_hooks:
+            fn()
         if graceful:
             self.hooks.drain(1.0)  # on_unpublish/on_stop/on_close still in flight
         self.sources.stop()
