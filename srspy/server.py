@@ -355,7 +355,8 @@ class Server:
 
             api.on_reload(self)
         for path in ("listen", "http_server.listen", "http_server.enabled", "http_api.listen", "http_api.enabled",
-                     "exporter.listen", "exporter.enabled"):
+                     "exporter.listen", "exporter.enabled",
+                     *(f"livego.{k}" for k in ("enabled", "listen", "flv_listen", "keys_file", "apps", "rtmp_noauth"))):
             if old.get(path) != new.get(path):
                 logger.warning("reload: {} changed from {} to {}, which needs a restart; keeping the old one",
                                path, old.get(path), new.get(path))
