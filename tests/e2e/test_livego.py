@@ -1,7 +1,7 @@
 """livego's control API (srspy/plugins/livego): its walk-through step by step, with HTTP
 calls, ffmpeg publishing, ffprobe, srspy's clients and nginx-rtmp as the other server.
 
-Answers are asserted as features.md 1.3 gives them (status line = envelope status, the
+Answers are asserted as livego gives them (status line = envelope status, the
 exact strings), except the fixes README "livego control API" lists."""
 
 import json
