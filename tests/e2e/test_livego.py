@@ -266,3 +266,24 @@ def test_form_body_and_limits(make_server, tmp_path):
     assert call(srv, "/control/get?room=" + "r" * 257) == (400, "room name longer than 256 bytes")
     assert call(srv, "/control/get?room=second")[0] == 200
     assert call(srv, "/control/get?room=third") == (400, "too many rooms (livego.max_rooms 2)")
+
+
+def test_api_port_admission_is_the_server_s(make_server, tmp_path):
+    """The livego listeners admit connections under max_connections, as srspy's API does."""
+    import socket
+
+    (tmp_path / "html").mkdir(exist_ok=True)
+    srv = make_server(text=f"""
+listen 0; max_connections 1; daemon off; pid {tmp_path}/srspy.pid; srs_log_tank console; srs_log_level warn;
+vhost __defaultVhost__ {{ }}
+livego {{ enabled on; listen 0; flv_listen 0; keys_file ""; }}
+""")
+    idle = socket.create_connection(("127.0.0.1", srv.livego.port), timeout=5)
+    wait_until(lambda: len(srv.conns) == 1, what="the first connection admitted")
+    second = socket.create_connection(("127.0.0.1", srv.livego.flv_port), timeout=5)
+    assert second.recv(100) == b""  # closed at once
+    wait_until(lambda: srv.rejected == 1, what="the second connection rejected")
+    idle.close()
+    second.close()
+    wait_until(lambda: not srv.conns, what="the first connection gone")
+    assert call(srv, "/control/get")[0] == 400
