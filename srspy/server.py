@@ -78,6 +78,12 @@ class Server:
         self._stopped = False
         self._greenlets: list = []
         self._pid_file = None
+        # Extension points for plugins: publish_filters run f(req) before a publish takes its
+        # source (may rename req.stream, or raise AccessDenied); start_hooks f() run before
+        # the listeners accept, stop_hooks f() once the connections are gone.
+        self.publish_filters: list = []
+        self.start_hooks: list = []
+        self.stop_hooks: list = []
         self._load_plugins()
 
     # -- construction ----------------------------------------------------------------
@@ -95,7 +101,10 @@ class Server:
 
     def _load_plugins(self):
         """``plugin module[:function];`` in the config (or ``--plugin``): call function(server)."""
-        for spec in self.config.root.get("plugin") or []:
+        specs = list(self.config.root.get("plugin") or [])
+        if self.config.root["livego"]["enabled"] and "srspy.plugins.livego" not in specs:
+            specs.append("srspy.plugins.livego")  # livego { enabled on; } loads its plugin
+        for spec in specs:
             self.load_plugin(spec)
 
     def load_plugin(self, spec: str):
@@ -134,6 +143,8 @@ class Server:
                 self.api_port = lst.port
         elif cfg["exporter"]["enabled"]:
             self._mount_api(api_enabled=False)
+        for fn in self.start_hooks:
+            fn()
         for lst in self.listeners:
             lst.start()
         self.sources.start()
@@ -217,6 +228,8 @@ class Server:
             while self.conns and time.monotonic() < end:
                 gevent.sleep(0.05)
         self.edge.stop()
+        for fn in self.stop_hooks:
+            fn()
         if graceful:
             self.hooks.drain(1.0)  # on_unpublish/on_stop/on_close still in flight
         self.sources.stop()
@@ -362,7 +375,8 @@ class Server:
         if self.api_handler is not None or getattr(self, "api_chain", None) is not None:
             api.on_reload(self)
         for path in ("listen", "http_server.listen", "http_server.enabled", "http_api.listen", "http_api.enabled",
-                     "exporter.listen", "exporter.enabled"):
+                     "exporter.listen", "exporter.enabled",
+                     *(f"livego.{k}" for k in ("enabled", "listen", "flv_listen", "keys_file", "apps", "rtmp_noauth"))):
             if old.get(path) != new.get(path):
                 logger.warning("reload: {} changed from {} to {}, which needs a restart; keeping the old one",
                                path, old.get(path), new.get(path))

@@ -223,6 +223,12 @@ class RtmpConn:
             discover_tc_url(req.tc_url, values[3], req)
             req.ip = self.ip
             vconf = self._resolve_vhost(req)
+        for publish_filter in srv.publish_filters:  # plugins: may rename req.stream, or refuse
+            try:
+                publish_filter(req)
+            except AccessDenied as e:
+                rtmp.on_status("NetStream.Publish.Denied", str(e) or "publish denied", level="error")
+                raise
         srv.stat.on_client(self.cid, req, self, ident.type)
         try:
             srv.hooks.on_publish(req, self.cid)
