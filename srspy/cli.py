@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(cfg)
         for spec in args.plugins:
             server.load_plugin(spec)
-        _tune_gc()  # before start(): its full pass kept a listening server without signal handlers (SIGTERM killed it)
+        server.install_signals()  # before the ports open: a SIGTERM right after start-up is handled
+        _tune_gc()
         server.start()
     except ConfigError as e:
         logger.error("config error: {}", e)

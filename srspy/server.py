@@ -181,19 +181,24 @@ class Server:
     exporter_chain = None
 
     def serve_forever(self):
-        """Start, install the signal handlers, run until a quit signal or ``stop()``."""
+        """Install the signal handlers, start, run until a quit signal or ``stop()``."""
+        self.install_signals()
         if not self.listeners:
             self.start()
-        self.install_signals()
         self._quit.wait()
         self.stop(graceful=self._graceful)
 
     _graceful = True
+    _signals_installed = False
 
     # -- signals -----------------------------------------------------------------------------
     def install_signals(self):
         """SIGQUIT, SIGINT: graceful quit; SIGTERM: fast quit (graceful with force_grace_quit);
-        SIGHUP: reload the config; SIGUSR1: reopen the log file. Handlers run in greenlets."""
+        SIGHUP: reload the config; SIGUSR1: reopen the log file. Handlers run in greenlets.
+        Installed once (before the listeners open: a signal right after start-up is handled)."""
+        if self._signals_installed:
+            return
+        self._signals_installed = True
         gevent.signal_handler(signal.SIGTERM, lambda: self.quit(bool(self.config.root["force_grace_quit"])))
         gevent.signal_handler(signal.SIGINT, self.quit, True)
         gevent.signal_handler(signal.SIGQUIT, self.quit, True)
