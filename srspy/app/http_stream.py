@@ -226,7 +226,7 @@ class HttpStreamPlayer(Sink):
                 w.final_request()
                 return
             if self.started and not self.closed and consumer.sink is None:
-                self._variant = (self.muxer.variant(), self.w.chunked)
+                self._variant = (self.muxer.variant(), self.w.framing)
                 consumer.sink = self
 
     def _pack(self, msgs: list):

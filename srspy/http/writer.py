@@ -135,6 +135,12 @@ class ResponseWriter:
             size += len(head)
         self._send(iov, size)
 
+    @property
+    def framing(self) -> str:
+        """How body bytes go on the wire (``chunk_iov``): responses with the same framing
+        frame the same bytes the same way."""
+        return "chunked" if self.chunked else "raw"
+
     def chunk_iov(self, bufs: list, size: int) -> tuple:
         """``bufs`` (``size`` body bytes) as they go on the wire: one chunk when chunked.
         The same for every response with the same framing (shared encodings)."""

@@ -95,6 +95,10 @@ class WsWriter(ResponseWriter):
             head = self._head(None)
             self._send([head], len(head))
 
+    @property
+    def framing(self) -> str:
+        return "ws"
+
     def chunk_iov(self, bufs: list, size: int) -> tuple:
         hdr = frame_header(size)
         return [hdr, *bufs], size + len(hdr)

@@ -82,3 +82,20 @@ def test_bad_handshake_gets_400(make_server, procs, short_flv, drop, value):
     assert not any(c.type == "flv-play" for c in srv.stat.clients.values())
     p.close()
     gevent.sleep(0)
+
+
+def test_ws_and_unchunked_http_players_side_by_side(make_server, procs, short_flv):
+    """A WebSocket player and an HTTP/1.0 player (raw body, no chunks) at the same position
+    frame the same tags differently: each gets its own framing, both streams intact."""
+    srv = make_server()
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    wait_published(srv)
+    w = WsPlayer(srv.http_port, "/live/s.flv")
+    h = FlvPlayer(srv.http_port, "/live/s.flv", version="1.0")
+    assert w.read_head() == 101 and h.read_head() == 200 and not h.chunked
+    for p in (w, h):
+        p.pump(15, until=lambda q: sum(1 for t in q.tags if t[0] == 9) >= 100)
+    for p in (w, h):
+        assert_same_from_keyframe(list(read_flv_file(short_flv)), p.tags)
+    w.close()
+    h.close()

@@ -11,11 +11,12 @@ import time
 
 
 class FlvPlayer:
-    def __init__(self, port: int, path: str, host: str = "127.0.0.1", headers: dict | None = None, timeout: float = 10.0):
+    def __init__(self, port: int, path: str, host: str = "127.0.0.1", headers: dict | None = None, timeout: float = 10.0,
+                 version: str = "1.1"):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         hdrs = {"Host": host, "User-Agent": "srspy-test"}
         hdrs.update(headers or {})
-        req = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        req = f"GET {path} HTTP/{version}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
         self.sock.sendall(req.encode())
         self.buf = bytearray()
         self.status = None
