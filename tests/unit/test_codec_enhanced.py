@@ -161,6 +161,8 @@ def test_enhanced_audio_names(fourcc, name):
     assert (t.codec, t.is_sequence_header, t.enhanced) == (name, True, True)
     assert codec.audio_flags(seq) == codec.F_AUDIO | F_SEQUENCE_HEADER
     assert codec.audio_flags(bytes([0x91]) + fourcc + b"\x00") == codec.F_AUDIO
+    # what the live source calls on every audio sequence header today
+    assert codec.parse_aac_sequence_header(seq)["codec"] == (name if name != "unknown" else "Others")
     if fourcc == b"mp4a":
         assert codec.audio_info(seq) == {"codec": "AAC", "sample_rate": 44100, "channel": 2, "profile": "LC"}
 
