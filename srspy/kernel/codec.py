@@ -741,7 +741,10 @@ def parse_aac_config(asc) -> dict:
 
 
 def parse_aac_sequence_header(payload: bytes) -> dict:
-    """Parse an FLV AAC sequence header (AudioSpecificConfig after 2 bytes)."""
+    """Parse an FLV AAC sequence header (AudioSpecificConfig after 2 bytes). An enhanced
+    audio sequence header (Opus, FLAC, mp4a, ...) gives ``audio_info`` instead."""
+    if payload and payload[0] >> 4 == AUDIO_EX_HEADER:
+        return audio_info(payload)
     if len(payload) < 4:
         raise ValueError("aac: sequence header too short")
     return parse_aac_config(payload[2:])

@@ -153,7 +153,7 @@ def test_aac_fast_cache_for_audio_only(make_server, procs, audio_flv):
 
 
 def test_http_mp3_live(make_server, procs, media_dir, tmp_path):
-    src = make_flv(media_dir / "mp3.flv", 6, acodec="mp3")
+    src = make_flv(media_dir / "mp3.flv", 6, audio_codec="mp3")
     srv = make_server(remux=ALL)
     procs(publish_args(src, rtmp_url(srv), loop=True))
     wait_published(srv)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 
 def make_flv(path: Path, seconds: int, video: bool = True, audio: bool = True, size: str = "640x360", fps: int = 25,
-             acodec: str = "aac") -> Path:
+             audio_codec: str = "aac") -> Path:
+    """An FLV made by ffmpeg: H.264 (2 s GOP) and/or 44.1 kHz stereo audio, AAC or MP3
+    (``audio_codec="mp3"``)."""
     if path.exists():
         return path
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
@@ -19,10 +21,47 @@ def make_flv(path: Path, seconds: int, video: bool = True, audio: bool = True, s
     if video:
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
                  "-g", str(fps * 2), "-keyint_min", str(fps * 2), "-sc_threshold", "0", "-b:v", "600k"]
-    if audio and acodec == "mp3":
-        args += ["-c:a", "libmp3lame", "-b:a", "64k", "-ac", "2"]
-    elif audio:
-        args += ["-c:a", "aac", "-b:a", "64k", "-ac", "2"]
+    if audio:
+        if audio_codec == "mp3":
+            args += ["-c:a", "libmp3lame", "-ar", "44100", "-b:a", "64k", "-ac", "2"]
+        else:
+            args += ["-c:a", "aac", "-b:a", "64k", "-ac", "2"]
+    args += ["-f", "flv", str(path)]
+    subprocess.run(args, check=True, timeout=120)
+    return path
+
+
+def newer_ffmpeg() -> str:
+    """The FFmpeg shipped by the imageio-ffmpeg wheel (a 7.x+ build): it writes enhanced
+    FLV (hvc1, av01, vp09 ExHeader tags, Opus audio), which the system's ffmpeg 5.1 cannot."""
+    import imageio_ffmpeg
+
+    # imageio_ffmpeg.get_ffmpeg_exe() checks the binary with the blocking subprocess module,
+    # which hangs under the tests' gevent patching: take the shipped binary directly.
+    found = sorted((Path(imageio_ffmpeg.__file__).parent / "binaries").glob("ffmpeg-*"))
+    assert found, "imageio-ffmpeg ships no ffmpeg binary for this platform"
+    return str(found[-1])
+
+
+ENHANCED_VIDEO_ARGS = {
+    "hevc": ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error:keyint=25:min-keyint=25:scenecut=0:bframes=2"],
+    "av1": ["-c:v", "libaom-av1", "-usage", "realtime", "-cpu-used", "8", "-g", "25"],
+    "vp9": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "25"],
+}
+ENHANCED_AUDIO_ARGS = {"aac": ["-c:a", "aac", "-b:a", "64k"], "opus": ["-c:a", "libopus", "-b:a", "48k"]}
+
+
+def make_enhanced_flv(path: Path, seconds: int, video: str = "hevc", audio: str | None = "aac", size: str = "320x240") -> Path:
+    """An enhanced-RTMP FLV (ExHeader video tags) made by the newer FFmpeg: 25 fps, 1 s GOP."""
+    if path.exists():
+        return path
+    args = [newer_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+    args += ["-pix_fmt", "yuv420p"] + ENHANCED_VIDEO_ARGS[video]
+    if audio:
+        args += ENHANCED_AUDIO_ARGS[audio] + ["-ac", "2"]
     args += ["-f", "flv", str(path)]
     subprocess.run(args, check=True, timeout=120)
     return path
