@@ -1,0 +1,208 @@
+"""Where HLS segments and parts start and end: SRS's reap rules (app/srs_app_hls.cpp
+``SrsHlsController::write_audio/write_video``, as described in the repository's outputs
+notes), with three deliberate changes.
+
+SRS's rules, durations in ms from the segment's first decode time:
+
+* a video frame ends the segment when the duration reaches ``hls_fragment * hls_td_ratio``
+  and the frame is a keyframe (or ``hls_wait_keyframe off``); the frame opens the next one;
+* an audio frame ends it when the duration reaches ``hls_aof_ratio * hls_fragment``,
+  keyframe or not (this is also how audio-only streams are cut);
+* nothing is cut below 200 ms; a closed segment shorter than 100 ms is not kept (its
+  sequence number is used again).
+
+srspy's changes:
+
+* the audio cut waits for the next keyframe while the stream's GOP is at most
+  ``hls_aof_ratio * hls_fragment`` (then every segment starts with a keyframe); it fires
+  as SRS does once no keyframe came for longer than that;
+* a sequence header flags a discontinuity only when its bytes differ from the previous
+  one; the segment is then ended at the next keyframe (audio: at once) so that the new
+  configuration starts a segment, which carries the flag;
+* a timestamp jump (backwards by more than 300 ms, or forwards by more than
+  ``JUMP_MS``) ends the segment and flags the next one instead of making it huge.
+
+The segmenter emits events and never builds bytes: :class:`SegmentOpen`,
+:class:`Media` (a message for the open segment), :class:`PartClose` (low-latency parts,
+when ``part_duration`` > 0), :class:`SegmentClose` and :class:`SequenceHeader`. A writer
+turns them into TS (srspy/kernel/ts.py) or fMP4 (srspy/kernel/mp4.py) bytes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER, audio_flags, video_flags
+from ..kernel.message import AUDIO, VIDEO
+
+MIN_REAP_MS = 200
+MIN_KEEP_MS = 100
+BACKWARDS_MS = 300
+JUMP_MS = 60_000
+
+
+class SegmentOpen(NamedTuple):
+    seq: int
+    dts: int  # ms, the publisher's clock
+    discontinuity: bool
+
+
+class Media(NamedTuple):
+    msg: object
+    part: int  # index of the part it belongs to (0 when parts are off)
+
+
+class PartClose(NamedTuple):
+    seq: int
+    index: int
+    duration: int  # ms
+    independent: bool  # starts with a keyframe (or the stream has no video)
+
+
+class SegmentClose(NamedTuple):
+    seq: int
+    duration: int  # ms
+    keep: bool  # False: shorter than 100 ms, drop it (its seq is used again)
+
+
+class SequenceHeader(NamedTuple):
+    msg: object
+    changed: bool  # its bytes differ from the previous one of the same type
+
+
+class Segmenter:
+    """``feed(msg, now)`` returns the events a message causes. ``now`` (seconds, any
+    monotonic clock) is recorded as each segment's wall-clock start for the writer's
+    program date time; the cutting itself follows the stream's timestamps only."""
+
+    def __init__(self, fragment: float = 10.0, td_ratio: float = 1.0, aof_ratio: float = 2.1,
+                 wait_keyframe: bool = True, part_duration: float = 0.0, sequence: int = 0):
+        self.fragment_ms = fragment * 1000
+        self.max_td_ms = fragment * td_ratio * 1000
+        self.aof_ms = aof_ratio * fragment * 1000
+        self.wait_keyframe = wait_keyframe
+        self.part_ms = part_duration * 1000
+        self.sequence = sequence
+        self.sh: dict[int, bytes] = {}
+        self.has_video = False
+        self.open = False
+        self.start_dts = 0
+        self.last_dts: int | None = None
+        self.last_keyframe: int | None = None
+        self.gop_ms = 0  # longest keyframe interval seen
+        self.part_index = 0
+        self.part_start = 0
+        self.part_independent = False
+        self.pending_discontinuity = False
+        self.open_discontinuity = False
+        self.cut_on: str | None = None  # "keyframe" or "any": a forced cut is pending
+        self.opened_at = 0.0
+
+    # ------------------------------------------------------------------ api
+
+    def discontinuity(self) -> None:
+        """The next segment starts a discontinuity (the consumer fell behind, or a
+        republish continues this playlist)."""
+        self.pending_discontinuity = True
+        if self.open:
+            self.cut_on = "keyframe"
+
+    def close(self) -> list:
+        """End the open segment (unpublish): the final, possibly short, segment."""
+        out: list = []
+        if self.open:
+            self._close(out, self.last_dts if self.last_dts is not None else self.start_dts)
+        return out
+
+    def feed(self, msg, now: float) -> list:
+        out: list = []
+        t = msg.type
+        if t == VIDEO:
+            flags = msg.flags or video_flags(msg.payload)
+        elif t == AUDIO:
+            flags = msg.flags or audio_flags(msg.payload)
+        else:
+            return out  # metadata is not carried in segments
+        if flags & F_SEQUENCE_HEADER:
+            old = self.sh.get(t)
+            changed = old is not None and old != msg.payload
+            self.sh[t] = msg.payload
+            if t == VIDEO:
+                self.has_video = True
+            if changed:
+                self.pending_discontinuity = True
+                if self.open and self.cut_on != "any":
+                    self.cut_on = "keyframe" if t == VIDEO else "any"
+            out.append(SequenceHeader(msg, changed))
+            return out
+        ts = msg.timestamp
+        key = t == VIDEO and bool(flags & F_KEYFRAME)
+        if t == VIDEO:
+            self.has_video = True
+            if key:
+                if self.last_keyframe is not None and ts > self.last_keyframe:
+                    self.gop_ms = max(self.gop_ms, ts - self.last_keyframe)
+                self.last_keyframe = ts
+        if self.open and self._jumped(ts):
+            self.pending_discontinuity = True
+            self._close(out, self.last_dts)
+        if self.open and self._should_cut(t, ts, key):
+            self._close(out, ts)
+        if not self.open:
+            self._open(out, ts, now, key or not self.has_video)
+        elif self.part_ms and ts - self.part_start >= self.part_ms:
+            out.append(PartClose(self.sequence, self.part_index, ts - self.part_start, self.part_independent))
+            self.part_index += 1
+            self.part_start = ts
+            self.part_independent = key or not self.has_video
+        if self.last_dts is None or ts > self.last_dts:
+            self.last_dts = ts
+        out.append(Media(msg, self.part_index))
+        return out
+
+    # ------------------------------------------------------------------ rules
+
+    def _jumped(self, ts: int) -> bool:
+        last = self.last_dts
+        return last is not None and (ts < last - BACKWARDS_MS or ts > last + JUMP_MS)
+
+    def _should_cut(self, t: int, ts: int, key: bool) -> bool:
+        duration = ts - self.start_dts
+        if self.cut_on is not None and (key or not self.has_video or self.cut_on == "any"):
+            return True
+        if duration < MIN_REAP_MS:
+            return False
+        if t == VIDEO:
+            return duration >= self.max_td_ms and (key or not self.wait_keyframe)
+        if duration < self.aof_ms:
+            return False
+        if not self.has_video:
+            return True
+        # srspy: with a GOP within aof_ratio*fragment the keyframe comes soon; wait for it.
+        since_key = ts - self.last_keyframe if self.last_keyframe is not None else duration
+        return since_key > self.aof_ms
+
+    def _open(self, out: list, ts: int, now: float, independent: bool) -> None:
+        self.open = True
+        self.start_dts = ts
+        self.last_dts = ts
+        self.part_index = 0
+        self.part_start = ts
+        self.part_independent = independent
+        self.opened_at = now
+        out.append(SegmentOpen(self.sequence, ts, self.pending_discontinuity))
+        self.open_discontinuity = self.pending_discontinuity
+        self.pending_discontinuity = False
+        self.cut_on = None
+
+    def _close(self, out: list, end: int) -> None:
+        duration = max(0, end - self.start_dts)
+        if self.part_ms:
+            out.append(PartClose(self.sequence, self.part_index, max(0, end - self.part_start), self.part_independent))
+        keep = duration >= MIN_KEEP_MS
+        if not keep and self.open_discontinuity:
+            self.pending_discontinuity = True  # the dropped segment's flag moves on
+        out.append(SegmentClose(self.sequence, duration, keep))
+        if keep:
+            self.sequence += 1
+        self.open = False
