@@ -398,7 +398,7 @@ class Fragmenter:
         out = bytearray(box(b"moof", mfhd, *traf_boxes))
         pos = 8 + len(mfhd)
         data_at = moof_size + 8
-        for (tfhd, tfdt, trun), tb, data in zip(trafs, traf_boxes, datas):
+        for (tfhd, tfdt, _trun), tb, data in zip(trafs, traf_boxes, datas):
             field = pos + 8 + len(tfhd) + len(tfdt) + 16
             struct.pack_into(">i", out, field, data_at)
             pos += len(tb)

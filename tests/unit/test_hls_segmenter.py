@@ -7,7 +7,7 @@ from __future__ import annotations
 import m3u8
 
 from helpers.avmedia import decode_errors, flv_messages, probe_packets
-from srspy.hls.playlist import Part, Playlist, Segment, target_duration
+from srspy.hls.playlist import Playlist, Segment, target_duration
 from srspy.hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from srspy.kernel import mp4
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage

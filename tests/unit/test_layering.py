@@ -16,7 +16,7 @@ PKG = Path(__file__).resolve().parents[2] / "srspy"
 LAYERS = [
     ("base", ["srspy", "srspy.errors", "srspy.log", "srspy.netio", "srspy.request", "srspy.session",
               "srspy.listener", "srspy.config"]),
-    ("kernel", ["srspy.kernel"]),
+    ("kernel", ["srspy.kernel", "srspy.hls", "srspy.dvr"]),  # pure: codecs, segmenters, playlists
     ("protocols", ["srspy.rtmp", "srspy.http"]),
     ("live", ["srspy.live"]),
     ("client", ["srspy.client"]),
