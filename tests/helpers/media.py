@@ -7,29 +7,49 @@ from gevent import subprocess
 from pathlib import Path
 
 
+# Video encoders by codec (the newer ffmpeg, newer_ffmpeg(), has all of them; the system
+# ffmpeg only libx264). {g} is the GOP in frames.
+VIDEO_ENCODERS = {
+    "h264": "-c:v libx264 -preset ultrafast -tune zerolatency -g {g} -keyint_min {g} -sc_threshold 0 -b:v 600k",
+    "hevc": "-c:v libx265 -preset ultrafast -x265-params log-level=error:keyint={g}:min-keyint={g}:scenecut=0:open-gop=0"
+            " -b:v 300k",
+    "av1": "-c:v libsvtav1 -preset 10 -g {g} -svtav1-params scd=0 -b:v 300k",
+    "vp9": "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g {g} -keyint_min {g} -b:v 300k",
+}
+AUDIO_ENCODERS = {"aac": "-c:a aac -b:a 64k -ac 2", "mp3": "-c:a libmp3lame -b:a 64k -ac 2",
+                  "opus": "-c:a libopus -b:a 64k -ac 2 -ar 48000"}
+
+
+def newer_ffmpeg() -> str:
+    """The ffmpeg binary of the imageio-ffmpeg package (FFmpeg 7 or later: writes enhanced
+    FLV/RTMP, has libx265, SVT-AV1 and libvpx-vp9), for what the system's 5.1 cannot do."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
 def make_flv(path: Path, seconds: int, video: bool = True, audio: bool = True, size: str = "640x360", fps: int = 25,
-             acodec: str = "aac") -> Path:
+             acodec: str = "aac", vcodec: str = "h264", ffmpeg: str = "ffmpeg") -> Path:
     if path.exists():
         return path
-    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
     if video:
         args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
     if audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
     if video:
-        args += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-                 "-g", str(fps * 2), "-keyint_min", str(fps * 2), "-sc_threshold", "0", "-b:v", "600k"]
-    if audio and acodec == "mp3":
-        args += ["-c:a", "libmp3lame", "-b:a", "64k", "-ac", "2"]
-    elif audio:
-        args += ["-c:a", "aac", "-b:a", "64k", "-ac", "2"]
+        args += VIDEO_ENCODERS[vcodec].format(g=fps * 2).split() + ["-pix_fmt", "yuv420p"]
+    if audio:
+        args += AUDIO_ENCODERS[acodec].split()
     args += ["-f", "flv", str(path)]
-    subprocess.run(args, check=True, timeout=120)
+    subprocess.run(args, check=True, timeout=120, capture_output=True)  # the error is in the exception
     return path
 
 
-def publish_args(src: Path, url: str, loop: bool = False, realtime: bool = True) -> list[str]:
-    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+def publish_args(src: Path, url: str, loop: bool = False, realtime: bool = True, ffmpeg: str = "ffmpeg") -> list[str]:
+    """ffmpeg's command line to publish ``src`` as is to ``url``; ``ffmpeg`` names the binary
+    (newer_ffmpeg() for enhanced RTMP)."""
+    args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"]
     if realtime:
         args.append("-re")
     if loop:
