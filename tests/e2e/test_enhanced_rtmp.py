@@ -1,0 +1,153 @@
+"""Enhanced RTMP end to end: a newer ffmpeg (imageio-ffmpeg's, FFmpeg 7+) publishes HEVC,
+AV1 and VP9 in the ExHeader layout; srspy's RTMP client, raw HTTP-FLV and WS-FLV players
+and (HEVC) HTTP-TS get the published payloads from the first keyframe, new players start
+with the sequence header then a keyframe, and the newer ffmpeg decodes what they got. What
+ffmpeg does not write (multitrack, ModEx, an unknown FourCC) is built by hand from the
+published file's tags and sent through srspy's RTMP client, with Opus audio."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gevent import subprocess
+from helpers.flvclient import FlvPlayer, RawPlayer, http_get
+from helpers.media import make_flv, newer_ffmpeg, publish_args, wait_published, wait_until
+from helpers.net import rtmp_url
+from helpers.relay import assert_same_from_keyframe, from_first_keyframe, is_keyframe, is_sequence_header
+from helpers.wsclient import WsPlayer
+
+from srspy.client import FlvFileWriter, RtmpPullSession, read_flv_file
+from srspy.kernel.codec import parse_video_tag
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+
+API = "http_api { enabled on; listen 0; }"
+REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv [vhost]/[app]/[stream].ts; }"
+# (video encoder, audio encoder, API video codec, API audio codec, ffmpeg's codec names)
+CODECS = {
+    "hevc": ("hevc", "aac", "H265", "AAC"),
+    "av1": ("av1", "opus", "AV1", "Opus"),
+    "vp9": ("vp9", "aac", "VP9", "AAC"),
+}
+FRAMES = 150  # audio/video frames compared from the first keyframe (about 3 s)
+
+
+@pytest.fixture(scope="session")
+def enhanced_flv(media_dir):
+    """{name: (path, tags)}: 4 s, 320x240 25 fps, 2 s GOP, written by the newer ffmpeg
+    (ExHeader FLV), and the tags that ffmpeg publishes of it: the same file copied by the
+    same muxer (which writes VP9's vpcC anew from the stream's parameters)."""
+    ff = newer_ffmpeg()
+    out = {}
+    for name, (v, a, _, _) in CODECS.items():
+        src = make_flv(media_dir / f"enhanced-{name}.flv", 4, size="320x240", vcodec=v, acodec=a, ffmpeg=ff)
+        ref = media_dir / f"enhanced-{name}-copy.flv"
+        if not ref.exists():
+            subprocess.run([ff, "-nostdin", "-v", "error", "-y", "-i", str(src), "-c", "copy", "-f", "flv", str(ref)],
+                           check=True, capture_output=True, timeout=60)
+        out[name] = (src, list(read_flv_file(ref)))
+    return out
+
+
+def api_stream(srv) -> dict | None:
+    status, _, body = http_get(srv.api_port, "/api/v1/streams/")
+    assert status == 200, body
+    streams = json.loads(body)["streams"]
+    return streams[0] if streams else None
+
+
+def check_start(name: str, tags, published) -> None:
+    """A new player's first video tag is the published sequence header, its first coded
+    video frame a keyframe."""
+    video = [p for t, _, p in tags if t == 9] if isinstance(tags[0], tuple) else [m.payload for m in tags if m.type == 9]
+    assert video, f"{name}: no video"
+    assert is_sequence_header(9, video[0]), f"{name}: first video tag {video[0][:12].hex()} is no sequence header"
+    pub_sh = next(p for t, _, p in published if t == 9 and is_sequence_header(9, p))
+    assert video[0] == pub_sh, f"{name}: the sequence header differs from the published one"
+    frames = [p for p in video[1:] if parse_video_tag(p).is_frame]
+    assert frames and is_keyframe(frames[0]), f"{name}: first coded frame {frames[0][:12].hex()} is no keyframe"
+
+
+def ffmpeg_decodes(path, what: str) -> None:
+    r = subprocess.run([newer_ffmpeg(), "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
+                       capture_output=True, timeout=90)
+    assert r.returncode == 0 and not r.stderr.strip(), f"{what}: ffmpeg decode: {r.stderr.decode(errors='replace')[-1500:]}"
+
+
+def write_flv(path, items) -> None:
+    w = FlvFileWriter(str(path))
+    for it in items:
+        t, ts, p = (it[0], it[1], it[2]) if isinstance(it, tuple) else (it.type, it.timestamp, it.payload)
+        w.write_tag(t, ts, p)
+    w.close()
+
+
+def rtmp_player(srv, got: list):
+    return RtmpPullSession(rtmp_url(srv), got.append, read_timeout=10, start_timeout=10).start()
+
+
+def http_players(srv) -> tuple[FlvPlayer, WsPlayer]:
+    h = FlvPlayer(srv.http_port, "/live/s.flv")
+    assert h.read_head() == 200, h.raw_head
+    w = WsPlayer(srv.http_port, "/live/s.flv")
+    assert w.read_head() == 101, w.raw_head
+    return h, w
+
+
+def pump_tags(p: FlvPlayer, n: int = FRAMES, timeout: float = 20) -> None:
+    p.pump(timeout, until=lambda q: len(from_first_keyframe(q.tags)) >= n)
+
+
+@pytest.mark.parametrize("name", list(CODECS))
+def test_ffmpeg_publishes_enhanced_rtmp(name, make_server, procs, enhanced_flv, tmp_path):
+    src, published = enhanced_flv[name]
+    first_video = next(p for t, _, p in published if t == 9)
+    assert first_video[0] & 0x80, f"{name}: the newer ffmpeg did not write the ExHeader layout"
+    srv = make_server(extra=API, remux=REMUX if name == "hevc" else "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }")
+    procs(publish_args(src, rtmp_url(srv), loop=True, ffmpeg=newer_ffmpeg()))
+    wait_published(srv)
+    got: list = []
+    pull = rtmp_player(srv, got)
+    h, w = http_players(srv)
+    try:
+        pump_tags(h)
+        pump_tags(w)
+        wait_until(lambda: len(from_first_keyframe(got)) >= FRAMES, 20, what=f"{name}: RTMP frames")
+        for what, tags in (("rtmp", list(got)), ("http-flv", h.tags), ("ws-flv", w.tags)):
+            check_start(f"{name} {what}", tags, published)
+            assert_same_from_keyframe(published, tags, min_tags=FRAMES - 10)
+            path = tmp_path / f"{what}.flv"
+            write_flv(path, tags)
+            ffmpeg_decodes(path, f"{name} over {what}")
+        _, _, vname, aname = CODECS[name]
+        s = wait_until(lambda: api_stream(srv), 5, what="the stream in the API")
+        assert s["video"]["codec"] == vname and s["audio"]["codec"] == aname, (s["video"], s["audio"])
+        if name != "vp9":  # VP9's vpcC carries no frame size
+            assert s["video"]["width"] == 320 and s["video"]["height"] == 240, s["video"]
+        if name == "hevc":
+            check_hevc_ts(srv, tmp_path)
+    finally:
+        pull.close()
+        h.close()
+        w.close()
+
+
+def check_hevc_ts(srv, tmp_path) -> None:
+    """HTTP-TS of the HEVC stream: stream type 0x24 in the PMT, a keyframe first, decodes."""
+    p = RawPlayer(srv.http_port, "/live/s.ts")
+    assert p.read_head() == 200, p.raw_head
+    p.pump(20, until=lambda q: len(q.body) >= 400 * 188)
+    p.close()
+    data = bytes(p.body[: len(p.body) // 188 * 188])
+    assert data[0] == 0x47 and data[188] == 0x47
+    pmt = data[188:376]  # after the PAT; its ES loop starts at 17: stream type, PID, info length
+    assert (pmt[1] & 0x1F) << 8 | pmt[2] == 0x1001 and sorted((pmt[17], pmt[22])) == [0x0F, 0x24], pmt[:40].hex()
+    path = tmp_path / "hevc.ts"
+    path.write_bytes(data)
+    out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_packets", "-select_streams", "v",
+                          "-read_intervals", "%+#1", str(path)], capture_output=True, timeout=60, check=True)
+    info = json.loads(out.stdout)
+    assert info["streams"][0]["codec_name"] == "hevc", info["streams"]
+    assert info["packets"][0]["flags"].startswith("K"), info["packets"][0]
+    ffmpeg_decodes(path, "hevc over http-ts")
