@@ -8,7 +8,10 @@ published file's tags and sent through srspy's RTMP client, with Opus audio."""
 from __future__ import annotations
 
 import json
+import time
 
+import gevent
+import gevent.event
 import pytest
 from gevent import subprocess
 from helpers.flvclient import FlvPlayer, RawPlayer, http_get
@@ -17,8 +20,8 @@ from helpers.net import rtmp_url
 from helpers.relay import assert_same_from_keyframe, from_first_keyframe, is_keyframe, is_sequence_header
 from helpers.wsclient import WsPlayer
 
-from srspy.client import FlvFileWriter, RtmpPullSession, read_flv_file
-from srspy.kernel.codec import parse_video_tag
+from srspy.client import FlvFileWriter, RtmpPullSession, RtmpPushSession, read_flv_file
+from srspy.kernel.codec import parse_audio_tag, parse_video_tag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -151,3 +154,135 @@ def check_hevc_ts(srv, tmp_path) -> None:
     assert info["streams"][0]["codec_name"] == "hevc", info["streams"]
     assert info["packets"][0]["flags"].startswith("K"), info["packets"][0]
     ffmpeg_decodes(path, "hevc over http-ts")
+
+
+# -- hand-built tags through srspy's RTMP client ----------------------------------------------
+MT_MANY_TRACKS = 1
+UNKNOWN_KEY = b"\x91zzzz" + bytes(range(32))  # a keyframe of a FourCC nobody knows
+UNKNOWN_SH = b"\x90zzzz" + bytes(16)  # and its SequenceStart
+
+
+def opus_tags(published) -> list[tuple[int, int, bytes]]:
+    """Enhanced Opus audio built anew from another file's Opus packets and OpusHead."""
+    out = []
+    for t, ts, p in published:
+        if t != 8:
+            continue
+        a = parse_audio_tag(p)
+        assert a.codec == "Opus", a
+        if a.packet_type in (0, 1):  # SequenceStart, CodedFrames (the multichannel config is left out)
+            out.append((8, ts, bytes([0x90 | a.packet_type]) + b"Opus" + p[a.offset:a.end]))
+    assert out[0][2][:1] == b"\x90" and len(out) > 100
+    return out
+
+
+def modex(p: bytes) -> bytes:
+    """An enhanced video/audio tag wrapped in a ModEx TimestampOffsetNano (UI24, 1000 ns)."""
+    return bytes([(p[0] & 0xF0) | 7, 3 - 1, 0, 0x03, 0xE8, p[0] & 0x0F]) + p[1:]
+
+
+def track(track_id: int, body: bytes) -> bytes:
+    return bytes([track_id]) + len(body).to_bytes(3, "big") + body
+
+
+def multitrack(p: bytes) -> bytes:
+    """An enhanced single-track video tag as a ManyTracks tag: track 0 and a copy as track 1."""
+    body = p[5:]
+    return bytes([(p[0] & 0xF0) | 6, (MT_MANY_TRACKS << 4) | (p[0] & 0x0F)]) + p[1:5] + track(0, body) + track(1, body)
+
+
+def track1_only(frame_type: int, packet_type: int, body: bytes) -> bytes:
+    """A OneTrack multitrack tag that carries track 1 only."""
+    return bytes([0x80 | frame_type << 4 | 6, packet_type]) + b"hvc1" + bytes([1]) + body
+
+
+def hand_built(variant: str, enhanced_flv) -> list[tuple[int, int, bytes]]:
+    """HEVC video (ExHeader, as ffmpeg publishes it) with hand-built Opus audio, turned into
+    ``variant``: plain, modex (every tag ModEx-wrapped), multitrack (tracks 0 and 1, plus
+    track-1-only sequence headers and keyframes that must not count), unknown (tags of an
+    unknown FourCC mid-stream, a SequenceStart and keyframes among them)."""
+    video = [(t, ts, p) for t, ts, p in enhanced_flv["hevc"][1] if t == 9]
+    tags = sorted(video + opus_tags(enhanced_flv["av1"][1]), key=lambda x: x[1])
+    out = []
+    n = 0
+    for t, ts, p in tags:
+        if variant == "modex":
+            out.append((t, ts, modex(p)))
+        elif variant == "multitrack" and t == 9:
+            out.append((t, ts, multitrack(p)))
+            if is_sequence_header(t, p):
+                out.append((9, ts, track1_only(1, 0, b"\x01" + bytes(22))))
+        else:
+            out.append((t, ts, p))
+        if t == 9 and parse_video_tag(p).is_frame:
+            n += 1
+            if n % 10 == 5 and variant == "multitrack":
+                out.append((9, ts, track1_only(1, 1, bytes(3) + b"\x00\x00\x00\x02\x26\x01")))
+            if n % 10 == 5 and variant == "unknown":
+                out.append((9, ts, UNKNOWN_SH if n % 20 == 5 else UNKNOWN_KEY))
+    return out
+
+
+def push_loop(url: str, tags: list, ready) -> None:
+    """Publish ``tags`` in real time and loop them (the headers once, as ffmpeg's
+    -stream_loop): a greenlet the test kills."""
+    first = next(i for i, (t, _, p) in enumerate(tags) if t == 9 and is_keyframe(p))
+    head = [x for x in tags[:first] if not (x[0] == 8 and parse_audio_tag(x[2]).packet_type == 1)]
+    body = [x for x in tags if x not in head]
+    span = tags[-1][1] + 40
+    s = RtmpPushSession(url, write_timeout=10, start_timeout=10).start()
+    try:
+        for t, ts, p in head:
+            s.write_flv_tag((t, ts, p))
+        start = time.monotonic()
+        for loop in range(100):
+            for t, ts, p in body:
+                at = loop * span + ts
+                gevent.sleep(max(0.0, start + at / 1000 - 0.3 - time.monotonic()))
+                s.write_flv_tag((t, at, p))
+                ready.set()
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("variant", ["plain", "modex", "multitrack", "unknown"])
+def test_hand_built_enhanced_tags(variant, make_server, enhanced_flv, tmp_path):
+    tags = hand_built(variant, enhanced_flv)
+    srv = make_server(extra=API)
+    ready = gevent.event.Event()
+    g = gevent.spawn(push_loop, rtmp_url(srv), tags, ready)
+    pull = h = None
+    try:
+        assert ready.wait(10), "the publish did not start"
+        wait_published(srv)
+        got: list = []
+        pull = rtmp_player(srv, got)
+        h = FlvPlayer(srv.http_port, "/live/s.flv")
+        assert h.read_head() == 200, h.raw_head
+        pump_tags(h)
+        wait_until(lambda: len(from_first_keyframe(got)) >= FRAMES, 20, what=f"{variant}: RTMP frames")
+        assert not g.dead, f"{variant}: the publish ended: {g.exception!r}"
+        for what, received in (("rtmp", list(got)), ("http-flv", h.tags)):
+            check_start(f"{variant} {what}", received, tags)
+            assert_same_from_keyframe(tags, received, min_tags=FRAMES - 10)
+            items = [(m.type, m.payload) for m in received] if what == "rtmp" else [(t, p) for t, _, p in received]
+            assert any(t == 8 and parse_audio_tag(p).codec == "Opus" and parse_audio_tag(p).packet_type == 1
+                       for t, p in items), f"{variant}: no Opus frames"
+            if variant == "unknown":
+                assert UNKNOWN_KEY in [p for t, p in items], "the unknown FourCC's tags were not passed through"
+            if variant in ("plain", "modex"):
+                path = tmp_path / f"{what}.flv"
+                write_flv(path, received)
+                ffmpeg_decodes(path, f"{variant} over {what}")
+        s = wait_until(lambda: api_stream(srv), 5, what="the stream in the API")
+        assert s["video"]["codec"] == "H265" and s["audio"]["codec"] == "Opus", (s["video"], s["audio"])
+        assert s["video"]["width"] == 320 and s["video"]["height"] == 240, s["video"]
+        source = srv.sources.sources["/live/s"]
+        assert source.meta.video_sh.payload == next(p for t, _, p in tags if t == 9 and is_sequence_header(9, p))
+        assert source.publishing and not g.dead
+    finally:
+        g.kill(block=True, timeout=5)
+        if pull is not None:
+            pull.close()
+        if h is not None:
+            h.close()
