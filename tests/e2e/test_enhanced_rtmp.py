@@ -17,7 +17,7 @@ from gevent import subprocess
 from helpers.flvclient import FlvPlayer, RawPlayer, http_get
 from helpers.media import make_flv, newer_ffmpeg, publish_args, wait_published, wait_until
 from helpers.net import rtmp_url
-from helpers.relay import assert_same_from_keyframe, from_first_keyframe, is_keyframe, is_sequence_header
+from helpers.relay import assert_follows, assert_same_from_keyframe, from_first_keyframe, is_keyframe, is_sequence_header
 from helpers.wsclient import WsPlayer
 
 from srspy.client import FlvFileWriter, RtmpPullSession, RtmpPushSession, read_flv_file
@@ -129,18 +129,19 @@ def test_ffmpeg_publishes_enhanced_rtmp(name, make_server, procs, enhanced_flv, 
         if name != "vp9":  # VP9's vpcC carries no frame size
             assert s["video"]["width"] == 320 and s["video"]["height"] == 240, s["video"]
         if name == "hevc":
-            check_hevc_ts(srv, tmp_path)
+            check_hevc_ts(srv, src, tmp_path)
     finally:
         pull.close()
         h.close()
         w.close()
 
 
-def check_hevc_ts(srv, tmp_path) -> None:
-    """HTTP-TS of the HEVC stream: stream type 0x24 in the PMT, a keyframe first, decodes."""
+def check_hevc_ts(srv, src, tmp_path) -> None:
+    """HTTP-TS of the HEVC stream: stream type 0x24 in the PMT, a keyframe first, decodes to
+    the published pictures."""
     p = RawPlayer(srv.http_port, "/live/s.ts")
     assert p.read_head() == 200, p.raw_head
-    p.pump(20, until=lambda q: len(q.body) >= 400 * 188)
+    p.pump(20, until=lambda q: len(q.body) >= 800 * 188)
     p.close()
     data = bytes(p.body[: len(p.body) // 188 * 188])
     assert data[0] == 0x47 and data[188] == 0x47
@@ -154,6 +155,17 @@ def check_hevc_ts(srv, tmp_path) -> None:
     assert info["streams"][0]["codec_name"] == "hevc", info["streams"]
     assert info["packets"][0]["flags"].startswith("K"), info["packets"][0]
     ffmpeg_decodes(path, "hevc over http-ts")
+    # the pictures are the published ones, in order, from that keyframe (the last may be cut)
+    got = frame_md5s(path)[:-1]
+    assert len(got) >= 25, f"only {len(got)} HEVC pictures in the TS"
+    assert_follows(frame_md5s(src), got, "hevc over http-ts pictures")
+
+
+def frame_md5s(path) -> list[str]:
+    """The md5 of every decoded video picture of ``path`` (the newer ffmpeg's framemd5)."""
+    r = subprocess.run([newer_ffmpeg(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+                       capture_output=True, timeout=90, check=True)
+    return [line.rsplit(",", 1)[1].strip() for line in r.stdout.decode().splitlines() if line and not line.startswith("#")]
 
 
 # -- hand-built tags through srspy's RTMP client ----------------------------------------------

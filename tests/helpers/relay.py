@@ -202,12 +202,18 @@ def assert_same_from_keyframe(published, received, min_tags: int = 50):
         name = "video" if kind == 9 else "audio"
         r = [hashlib.md5(p).digest() for t, p in rec if t == kind]
         s = [hashlib.md5(p).digest() for t, p in pub if t == kind]
-        assert r, f"no {name} received"
-        starts = [i for i, h in enumerate(s) if h == r[0]]
-        assert starts, f"the first received {name} frame was never published"
-        errors = [_walk(s, i, r) for i in starts]
-        if None not in errors:
-            raise AssertionError(f"{name} frames differ from the published ones ({len(r)} received): {errors[0]}")
+        assert_follows(s, r, name)
+
+
+def assert_follows(s: list, r: list, name: str) -> None:
+    """The received hashes ``r`` are the published ``s`` in order from wherever ``r[0]``
+    is, following a looping publisher round the end of ``s``."""
+    assert r, f"no {name} received"
+    starts = [i for i, h in enumerate(s) if h == r[0]]
+    assert starts, f"the first received {name} frame was never published"
+    errors = [_walk(s, i, r) for i in starts]
+    if None not in errors:
+        raise AssertionError(f"{name} frames differ from the published ones ({len(r)} received): {errors[0]}")
 
 
 def _walk(s: list, i: int, r: list):
