@@ -33,6 +33,7 @@ CODECS = {
     "av1": ("av1", "opus", "AV1", "Opus"),
     "vp9": ("vp9", "aac", "VP9", "AAC"),
 }
+REORDER = 5  # pictures at the end of a cut HEVC stream that may miss their B-frames (x265 ultrafast: 3 + 1)
 FRAMES = 150  # audio/video frames compared from the first keyframe (about 3 s)
 
 
@@ -155,8 +156,9 @@ def check_hevc_ts(srv, src, tmp_path) -> None:
     assert info["streams"][0]["codec_name"] == "hevc", info["streams"]
     assert info["packets"][0]["flags"].startswith("K"), info["packets"][0]
     ffmpeg_decodes(path, "hevc over http-ts")
-    # the pictures are the published ones, in order, from that keyframe (the last may be cut)
-    got = frame_md5s(path)[:-1]
+    # the pictures are the published ones, in order, from that keyframe; the TS ends
+    # mid-stream, where pictures reordered around the cut B-frames are left out
+    got = frame_md5s(path)[:-REORDER]
     assert len(got) >= 25, f"only {len(got)} HEVC pictures in the TS"
     assert_follows(frame_md5s(src), got, "hevc over http-ts pictures")
 
