@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 API = "http_api { enabled on; listen 0; }"
 REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv [vhost]/[app]/[stream].ts; }"
-# (video encoder, audio encoder, API video codec, API audio codec, ffmpeg's codec names)
+# name: (video encoder, audio encoder, the API's video codec, the API's audio codec)
 CODECS = {
     "hevc": ("hevc", "aac", "H265", "AAC"),
     "av1": ("av1", "opus", "AV1", "Opus"),
@@ -70,7 +70,8 @@ def check_start(name: str, tags, published) -> None:
     pub_sh = next(p for t, _, p in published if t == 9 and is_sequence_header(9, p))
     assert video[0] == pub_sh, f"{name}: the sequence header differs from the published one"
     frames = [p for p in video[1:] if parse_video_tag(p).is_frame]
-    assert frames and is_keyframe(frames[0]), f"{name}: first coded frame {frames[0][:12].hex()} is no keyframe"
+    assert frames, f"{name}: no coded video frame"
+    assert is_keyframe(frames[0]), f"{name}: first coded frame {frames[0][:12].hex()} is no keyframe"
 
 
 def ffmpeg_decodes(path, what: str) -> None:
