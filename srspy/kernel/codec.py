@@ -327,7 +327,8 @@ def video_flags(payload: bytes) -> int:
     F_KEYFRAME: frame type 1 (legacy: any packet of a keyframe, the sequence header
     included, as SRS; enhanced: SequenceStart and coded frames only). F_SEQUENCE_HEADER: a
     config record (F_EMPTY_CONFIG too when it holds no bytes). F_COLOR_INFO: enhanced
-    Metadata. For a multitrack tag only track 0 sets any of these.
+    Metadata. For a multitrack tag only track 0 sets any of these; a FourCC this module
+    does not know sets none (its tags pass through, the cached config and GOP stay).
     """
     n = len(payload)
     if n < 2:
@@ -339,8 +340,8 @@ def video_flags(payload: bytes) -> int:
             flags |= F_SEQUENCE_HEADER
         return flags
     tag = parse_video_tag(payload)
-    if tag.track_id != 0 or tag.malformed:
-        return F_VIDEO
+    if tag.track_id != 0 or tag.malformed or tag.codec == UNKNOWN:
+        return F_VIDEO  # an unknown FourCC passes through but never replaces the config nor starts a GOP
     pt = tag.packet_type
     if pt == PKT_METADATA:
         return F_VIDEO | F_COLOR_INFO
@@ -358,7 +359,7 @@ def video_flags(payload: bytes) -> int:
 
 def audio_flags(payload: bytes) -> int:
     """The MediaMessage flags of an audio payload: F_SEQUENCE_HEADER for legacy AAC's
-    (0xAF 00) and an enhanced SequenceStart of track 0 (Opus, FLAC, mp4a, ...)."""
+    (0xAF 00) and an enhanced SequenceStart of track 0 of a known FourCC (Opus, FLAC, mp4a, ...)."""
     n = len(payload)
     if n < 2:
         return F_AUDIO
@@ -368,7 +369,7 @@ def audio_flags(payload: bytes) -> int:
     if fmt != AUDIO_EX_HEADER:
         return F_AUDIO
     tag = parse_audio_tag(payload)
-    if tag.track_id == 0 and not tag.malformed and tag.packet_type == APKT_SEQUENCE_START:
+    if tag.track_id == 0 and not tag.malformed and tag.codec != UNKNOWN and tag.packet_type == APKT_SEQUENCE_START:
         if tag.offset >= tag.end:
             return F_AUDIO | F_SEQUENCE_HEADER | F_EMPTY_CONFIG
         return F_AUDIO | F_SEQUENCE_HEADER

@@ -8,7 +8,7 @@ import json
 import gevent
 import pytest
 from gevent import subprocess
-from helpers.flvclient import FlvPlayer
+from helpers.flvclient import RawPlayer, grab
 from helpers.media import make_flv, publish_args, wait_published
 from helpers.net import rtmp_url
 from helpers.wsclient import WsPlayer
@@ -20,21 +20,6 @@ ALL = ("http_remux { enabled on; mount [vhost]/[app]/[stream].flv [vhost]/[app]/
 # SRS's PAT and A+V PMT sections (pointer field, section, CRC), outputs.md-style oracle bytes.
 PAT = bytes.fromhex("0000B00D0001C100000001F0012E701905")
 PMT_AV = bytes.fromhex("0002B0170001C10000E100F0000FE101F0001BE100F000F2D91563")
-
-
-class RawPlayer(FlvPlayer):
-    """An HTTP client that keeps the de-chunked body as it is."""
-
-    def _parse_tags(self):
-        pass
-
-
-def grab(port: int, path: str, nbytes: int, timeout: float = 20) -> bytes:
-    p = RawPlayer(port, path)
-    assert p.read_head() == 200, p.raw_head
-    p.pump(timeout, until=lambda q: len(q.body) >= nbytes)
-    p.close()
-    return bytes(p.body), p.headers
 
 
 def probe(path: str, *extra) -> dict:
@@ -153,7 +138,7 @@ def test_aac_fast_cache_for_audio_only(make_server, procs, audio_flv):
 
 
 def test_http_mp3_live(make_server, procs, media_dir, tmp_path):
-    src = make_flv(media_dir / "mp3.flv", 6, audio_codec="mp3")
+    src = make_flv(media_dir / "mp3.flv", 6, acodec="mp3")
     srv = make_server(remux=ALL)
     procs(publish_args(src, rtmp_url(srv), loop=True))
     wait_published(srv)

@@ -124,6 +124,22 @@ class FlvPlayer:
             pass
 
 
+class RawPlayer(FlvPlayer):
+    """An HTTP client that keeps the de-chunked body as it is."""
+
+    def _parse_tags(self):
+        pass
+
+
+def grab(port: int, path: str, nbytes: int, timeout: float = 20) -> tuple[bytes, dict]:
+    """The first ``nbytes`` (or more) of the de-chunked body of ``path``, and the response headers."""
+    p = RawPlayer(port, path)
+    assert p.read_head() == 200, p.raw_head
+    p.pump(timeout, until=lambda q: len(q.body) >= nbytes)
+    p.close()
+    return bytes(p.body), p.headers
+
+
 def http_get(port: int, path: str, headers: dict | None = None, method: str = "GET", timeout: float = 5.0, body: bytes = b""):
     """One request on a fresh connection; returns (status, headers dict lowercased, body bytes)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)

@@ -7,28 +7,17 @@ from gevent import subprocess
 from pathlib import Path
 
 
-def make_flv(path: Path, seconds: int, video: bool = True, audio: bool = True, size: str = "640x360", fps: int = 25,
-             audio_codec: str = "aac") -> Path:
-    """An FLV made by ffmpeg: H.264 (2 s GOP) and/or 44.1 kHz stereo audio, AAC or MP3
-    (``audio_codec="mp3"``)."""
-    if path.exists():
-        return path
-    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-    if video:
-        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
-    if audio:
-        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
-    if video:
-        args += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-                 "-g", str(fps * 2), "-keyint_min", str(fps * 2), "-sc_threshold", "0", "-b:v", "600k"]
-    if audio:
-        if audio_codec == "mp3":
-            args += ["-c:a", "libmp3lame", "-ar", "44100", "-b:a", "64k", "-ac", "2"]
-        else:
-            args += ["-c:a", "aac", "-b:a", "64k", "-ac", "2"]
-    args += ["-f", "flv", str(path)]
-    subprocess.run(args, check=True, timeout=120)
-    return path
+# Video encoders by codec (the newer ffmpeg, newer_ffmpeg(), has all of them; the system
+# ffmpeg only libx264). {g} is the GOP in frames.
+VIDEO_ENCODERS = {
+    "h264": "-c:v libx264 -preset ultrafast -tune zerolatency -g {g} -keyint_min {g} -sc_threshold 0 -b:v 600k",
+    "hevc": "-c:v libx265 -preset ultrafast -x265-params log-level=error:keyint={g}:min-keyint={g}:scenecut=0:open-gop=0"
+            " -b:v 300k",
+    "av1": "-c:v libsvtav1 -preset 10 -g {g} -svtav1-params scd=0 -b:v 300k",
+    "vp9": "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g {g} -keyint_min {g} -b:v 300k",
+}
+AUDIO_ENCODERS = {"aac": "-c:a aac -b:a 64k -ac 2", "mp3": "-c:a libmp3lame -b:a 64k -ac 2",
+                  "opus": "-c:a libopus -b:a 64k -ac 2 -ar 48000"}
 
 
 def newer_ffmpeg() -> str:
@@ -41,6 +30,24 @@ def newer_ffmpeg() -> str:
     found = sorted((Path(imageio_ffmpeg.__file__).parent / "binaries").glob("ffmpeg-*"))
     assert found, "imageio-ffmpeg ships no ffmpeg binary for this platform"
     return str(found[-1])
+
+
+def make_flv(path: Path, seconds: int, video: bool = True, audio: bool = True, size: str = "640x360", fps: int = 25,
+             acodec: str = "aac", vcodec: str = "h264", ffmpeg: str = "ffmpeg") -> Path:
+    if path.exists():
+        return path
+    args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    if video:
+        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
+    if video:
+        args += VIDEO_ENCODERS[vcodec].format(g=fps * 2).split() + ["-pix_fmt", "yuv420p"]
+    if audio:
+        args += AUDIO_ENCODERS[acodec].split()
+    args += ["-f", "flv", str(path)]
+    subprocess.run(args, check=True, timeout=120, capture_output=True)  # the error is in the exception
+    return path
 
 
 ENHANCED_VIDEO_ARGS = {
@@ -67,8 +74,10 @@ def make_enhanced_flv(path: Path, seconds: int, video: str = "hevc", audio: str 
     return path
 
 
-def publish_args(src: Path, url: str, loop: bool = False, realtime: bool = True) -> list[str]:
-    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+def publish_args(src: Path, url: str, loop: bool = False, realtime: bool = True, ffmpeg: str = "ffmpeg") -> list[str]:
+    """ffmpeg's command line to publish ``src`` as is to ``url``; ``ffmpeg`` names the binary
+    (newer_ffmpeg() for enhanced RTMP)."""
+    args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"]
     if realtime:
         args.append("-re")
     if loop:

@@ -23,6 +23,8 @@ import gevent
 import pytest
 from gevent import subprocess
 
+from srspy.kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER, audio_flags, video_flags
+
 from .media import wait_until
 from .net import free_port
 
@@ -154,7 +156,7 @@ def from_first_keyframe(items) -> list[tuple[int, bytes]]:
         if t not in (8, 9):
             continue
         if not started:
-            if t == 9 and len(p) > 1 and p[0] >> 4 == 1 and p[1] == 1:
+            if t == 9 and is_keyframe(p):
                 started = True
             else:
                 continue
@@ -168,8 +170,20 @@ def wait_frames_from_keyframe(received: list, n: int = 120, timeout: float = 20.
     wait_until(lambda: len(from_first_keyframe(received)) >= n, timeout, what=f"{n} audio/video frames from a keyframe")
 
 
+def is_keyframe(p: bytes) -> bool:
+    """A coded video keyframe of either RTMP layout (legacy AVC/HEVC NALUs, or an enhanced
+    RTMP CodedFrames tag whose track 0 is a keyframe); sequence headers are not."""
+    if len(p) < 2:
+        return False
+    if not p[0] & 0x80:
+        return p[0] >> 4 == 1 and p[1] == 1
+    flags = video_flags(p)
+    return bool(flags & F_KEYFRAME) and not flags & F_SEQUENCE_HEADER
+
+
 def is_sequence_header(t: int, p: bytes) -> bool:
-    return len(p) > 1 and p[1] == 0 and ((t == 9 and p[0] & 0x0F in (7, 12)) or (t == 8 and p[0] >> 4 == 10))
+    """An AVC/HEVC/AV1 or AAC sequence header, or an enhanced RTMP SequenceStart."""
+    return bool((video_flags(p) if t == 9 else audio_flags(p)) & F_SEQUENCE_HEADER)
 
 
 def assert_same_from_keyframe(published, received, min_tags: int = 50):
@@ -188,12 +202,18 @@ def assert_same_from_keyframe(published, received, min_tags: int = 50):
         name = "video" if kind == 9 else "audio"
         r = [hashlib.md5(p).digest() for t, p in rec if t == kind]
         s = [hashlib.md5(p).digest() for t, p in pub if t == kind]
-        assert r, f"no {name} received"
-        starts = [i for i, h in enumerate(s) if h == r[0]]
-        assert starts, f"the first received {name} frame was never published"
-        errors = [_walk(s, i, r) for i in starts]
-        if None not in errors:
-            raise AssertionError(f"{name} frames differ from the published ones ({len(r)} received): {errors[0]}")
+        assert_follows(s, r, name)
+
+
+def assert_follows(s: list, r: list, name: str) -> None:
+    """The received hashes ``r`` are the published ``s`` in order from wherever ``r[0]``
+    is, following a looping publisher round the end of ``s``."""
+    assert r, f"no {name} received"
+    starts = [i for i, h in enumerate(s) if h == r[0]]
+    assert starts, f"the first received {name} frame was never published"
+    errors = [_walk(s, i, r) for i in starts]
+    if None not in errors:
+        raise AssertionError(f"{name} frames differ from the published ones ({len(r)} received): {errors[0]}")
 
 
 def _walk(s: list, i: int, r: list):

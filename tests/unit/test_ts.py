@@ -191,7 +191,7 @@ def test_has_audio_off_leaves_audio_out(av_ts):
 
 @pytest.fixture(scope="module")
 def mp3_flv(media_dir):
-    return make_flv(media_dir / "mp3.flv", 6, video=True, audio=True, audio_codec="mp3")
+    return make_flv(media_dir / "mp3.flv", 6, video=True, audio=True, acodec="mp3")
 
 
 def test_mp3_in_ts(mp3_flv, tmp_path):
