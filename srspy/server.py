@@ -27,6 +27,7 @@ from .http.auth import HttpAuthMux
 from .http.conn import HttpConn
 from .http.cors import HttpCorsMux
 from .http.server import HttpServer
+from .app import pages
 from .app.http_stream import HttpStreamServer
 from .listener import TcpListener
 from .live.source import SourceManager, SourceOptions
@@ -56,6 +57,7 @@ class Server:
         self.api_port: int | None = None
         http_conf = config.root["http_server"]
         self.http = HttpServer(dir=http_conf["dir"])
+        pages.mount(self)  # /srspy.json: the ports and outputs srspy's own pages show
         self.streams = HttpStreamServer(self, self.http.stream_mux)
         auth = config.root["http_api"]["auth"]
         self.auth_mux = HttpAuthMux(self.http, auth["enabled"], auth["username"], auth["password"])
@@ -124,6 +126,7 @@ class Server:
         self._greenlets.append(gevent.spawn(self._timer_loop))
         self._write_pid()
         logger.info("{} started, pid={}, rtmp={}, http={}, api={}", SERVER, os.getpid(), self.rtmp_ports, self.http_port, self.api_port)
+        logger.info("{}", pages.banner(self))
 
     # >>> operations: HTTP API and exporter (srspy.http.api) ---------------------------------
     def _mount_api(self, api_enabled: bool = True):
