@@ -5,6 +5,11 @@ from gevent import monkey
 monkey.patch_all(subprocess=False, thread=False, queue=False, select=False)  # xdist workers need the real subprocess module
 
 import os  # noqa: E402
+
+# trio (installed with selenium) registers a Hypothesis plugin; importing it runs a plain
+# subprocess (ctypes.util.find_library) that never returns in this gevent-patched process,
+# which hung every run at its summary. The tests need no Hypothesis plugin.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 import shutil  # noqa: E402
 from gevent import subprocess  # noqa: E402  (cooperative, unlike the unpatched module)
 import sys  # noqa: E402
