@@ -8,7 +8,9 @@ import re
 import time
 from urllib.parse import quote
 
+import gevent
 import pytest
+from gevent import subprocess
 from helpers.browser import browser  # noqa: F401 - the fixture
 from helpers.media import publish_args, wait_published, wait_until
 from helpers.net import free_port, rtmp_url
@@ -161,3 +163,27 @@ def test_console_lists_previews_and_kicks(make_server, procs, short_flv, browser
     browser.screenshot("console-kicked")
     # the kicked player's connection was closed mid-body: the browser logs that, and only that
     assert all("/live/s.flv" in e and "ERR_INCOMPLETE_CHUNKED_ENCODING" in e for e in browser.errors())
+
+
+def test_player_says_plainly_when_the_browser_cannot_decode_hevc(make_server, browser, tmp_path):
+    """An HEVC stream (a static MPEG-TS file from http_server.dir): played where the browser
+    decodes HEVC, otherwise a plain message naming the codec, and no reconnection loop."""
+    srv = make_server()
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=25:duration=3", "-c:v", "libx265", "-preset", "ultrafast",
+                    "-x265-params", "log-level=error", "-pix_fmt", "yuv420p", "-f", "mpegts",
+                    str(tmp_path / "html" / "hevc.ts")], check=True, timeout=60)
+    browser.get(f"{base(srv)}players/?autostart=1&url={quote(base(srv) + 'hevc.ts', safe='')}")
+    decodes = browser.js("return MediaSource.isTypeSupported('video/mp4; codecs=\"hvc1.1.6.L63.90\"')")
+    s = browser.wait(lambda: (x := player_state(browser)) and (x["unsupported"] or x["state"] == "playing") and x,
+                     20, what="HEVC played or refused")
+    browser.screenshot("player-hevc")
+    if decodes:
+        assert s["state"] == "playing" and s["stats"]["videoCodec"].startswith(("hvc1", "hev1"))
+        return
+    assert s["state"] == "unsupported" and "cannot decode HEVC (H.265)" in s["unsupported"]
+    notice = browser.js("return document.getElementById('notice')")
+    assert notice.is_displayed() and "cannot decode HEVC (H.265)" in notice.text and "ffplay" in notice.text
+    gevent.sleep(2)
+    assert player_state(browser)["reconnects"] == 0 and player_state(browser)["state"] == "unsupported"
+    assert browser.errors() == []
