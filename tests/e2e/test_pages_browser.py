@@ -187,3 +187,43 @@ def test_player_says_plainly_when_the_browser_cannot_decode_hevc(make_server, br
     gevent.sleep(2)
     assert player_state(browser)["reconnects"] == 0 and player_state(browser)["state"] == "unsupported"
     assert browser.errors() == []
+
+
+AV_IN = ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=8",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=8"]
+H264_AAC = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+TONE = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=8"]
+# (file served from http_server.dir, ffmpeg output arguments, what the player shows)
+STATIC_FILES = [
+    pytest.param("s.ts", AV_IN + H264_AAC + ["-f", "mpegts"], "video", id="ts-mpegts.js"),
+    pytest.param("s.m3u8", AV_IN + H264_AAC + ["-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod"], "video",
+                 id="m3u8-hls.js"),
+    pytest.param("s.aac", TONE + ["-c:a", "aac", "-f", "adts"], "audio", id="aac-audio"),
+    pytest.param("s.mp3", TONE + ["-c:a", "libmp3lame", "-f", "mp3"], "audio", id="mp3-audio"),
+]
+
+
+@pytest.mark.parametrize("name, args, kind", STATIC_FILES)
+def test_player_dispatches_each_container_by_url(make_server, browser, tmp_path, name, args, kind):
+    """The player's engines, each on a file the HTTP server serves: mpegts.js for .ts, hls.js for
+    .m3u8, the browser's <audio> for .aac and .mp3 (the live outputs of those forms play alike)."""
+    srv = make_server()
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args,
+                    str(tmp_path / "html" / name)], check=True, timeout=60)
+    url = base(srv) + name
+    browser.get(f"{base(srv)}players/?autostart=1&url={quote(url, safe='')}")
+
+    def advancing():
+        s = player_state(browser)
+        return s if s.get("state") == "playing" and (s["stats"].get("currentTime") or 0) > 1.5 else None
+
+    s = browser.wait(advancing, 20, what=f"{name} playing")
+    assert s["engine"] == {"s.ts": "mpegts", "s.m3u8": "hls.js"}.get(name, "audio")
+    visible = browser.js("return [!document.getElementById('video').classList.contains('hidden'),"
+                         " !document.getElementById('audio').classList.contains('hidden')]")
+    assert visible == ([True, False] if kind == "video" else [False, True])
+    if kind == "video":
+        assert (s["stats"]["width"], s["stats"]["height"]) == (640, 360) and s["stats"]["decodedFrames"] > 10
+        assert s["stats"]["videoCodec"].startswith("avc1")
+    browser.screenshot("player-" + name.replace(".", "-"))
+    assert browser.errors() == []
