@@ -11,7 +11,7 @@ from urllib.parse import quote
 import gevent
 import pytest
 from gevent import subprocess
-from helpers.browser import browser  # noqa: F401 - the fixture
+from helpers.browser import browser_fixture  # noqa: F401 - the ``browser`` fixture
 from helpers.media import publish_args, wait_published, wait_until
 from helpers.net import free_port, rtmp_url
 

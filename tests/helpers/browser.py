@@ -3,7 +3,7 @@
 Nothing is downloaded at run time: chromedriver is started here, from its Debian path, on a
 free port (through gevent's subprocess: the test process's ``os`` is patched and the plain
 module's fork would wait forever), and Selenium talks to it as to a remote driver, so
-Selenium Manager never runs. ``browser`` (a fixture) yields a :class:`Browser`: the
+Selenium Manager never runs. ``browser`` (the fixture, imported as ``browser_fixture``) yields a :class:`Browser`: the
 WebDriver, screenshots saved under the test's tmp_path, and the page's console errors
 (``goog:loggingPrefs``).
 """
@@ -97,8 +97,9 @@ class Browser:
             self.proc.wait(5)
 
 
-@pytest.fixture
-def browser(tmp_path):
+@pytest.fixture(name="browser")
+def browser_fixture(tmp_path):
+    """A :class:`Browser` for one test (import ``browser_fixture`` into the test module)."""
     b = Browser(tmp_path)
     try:
         yield b
