@@ -30,6 +30,7 @@ from .http.cors import HttpCorsMux
 from .http.server import HttpServer
 from .app.edge import EdgeManager
 from .app.forward import ForwardOutputs
+from .app import pages
 from .app.http_stream import HttpStreamServer
 from .listener import TcpListener
 from .live.source import SourceManager, SourceOptions
@@ -65,6 +66,7 @@ class Server:
         self.api_port: int | None = None
         http_conf = config.root["http_server"]
         self.http = HttpServer(dir=http_conf["dir"])
+        pages.mount(self)  # /srspy.json: the ports and outputs srspy's own pages show
         self.streams = HttpStreamServer(self, self.http.stream_mux)
         # who hears of publishes and consumers (live/hub.py), and the per-source outputs
         for listener in (self.streams, self.stat.listener(), self.edge):
@@ -151,6 +153,8 @@ class Server:
         self._greenlets.append(gevent.spawn(self._timer_loop))
         self._write_pid()
         logger.info("{} started, pid={}, rtmp={}, http={}, api={}", SERVER, os.getpid(), self.rtmp_ports, self.http_port, self.api_port)
+        for line in pages.banner(self).splitlines():  # one record a line: records are one line each
+            logger.info("{}", line)
 
     # -- HTTP API and exporter (srspy/http/api.py) ------------------------------------------
     def _mount_api(self, api_enabled: bool = True):

@@ -3,13 +3,18 @@
 With ``http_server.crossdomain`` on, a request carrying ``Origin`` gets the six CORS
 headers; ``OPTIONS`` is answered here (200, or 405 when crossdomain is off) and never
 reaches the next handler.
+
+One deliberate difference from SRS: ``Access-Control-Allow-Headers`` is ``*, Authorization``,
+not ``*`` alone. The wildcard never covers ``Authorization`` (Fetch standard), so with ``*``
+only a page on another origin (the console, when the API has its own port) cannot send the
+API's Basic credentials: its preflight fails.
 """
 
 from __future__ import annotations
 
 CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
-    ("Access-Control-Allow-Headers", "*"),
+    ("Access-Control-Allow-Headers", "*, Authorization"),
     ("Access-Control-Allow-Methods", "*"),
     ("Access-Control-Expose-Headers", "*"),
     ("Access-Control-Allow-Credentials", "false"),

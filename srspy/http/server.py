@@ -2,13 +2,15 @@
 
 ``/api/`` and ``/console/`` go to the static mux only (API handlers live there).
 Anything else asks the stream mux, where live streams are mounted at run time (and its
-hijackers), and falls back to the static mux: user handlers, files under ``dir``, 404.
+hijackers), and falls back to the static mux: user handlers, files under ``dir``, then
+srspy's own pages (the landing page ``/``, ``/players/``, ``/console/``; srspy/www), 404.
+A file in ``dir`` wins over a page of srspy's at the same path.
 """
 
 from __future__ import annotations
 
 from .mux import HttpServeMux, NotFoundHandler
-from .static import FileServer
+from .static import FileServer, PageServer
 
 
 class HttpServer:
@@ -18,8 +20,10 @@ class HttpServer:
         self.static_mux = HttpServeMux()
         self.stream_mux = HttpServeMux()
         self.dir = dir
-        if dir:
-            self.static_mux.handle("/", FileServer(dir))
+        pages = PageServer()
+        # what the static mux has no handler for: files under dir, then srspy's pages (not
+        # registered at "/": an application may still handle "/" itself)
+        self.root = FileServer(dir, fallback=pages) if dir else pages
 
     @property
     def mux(self) -> HttpServeMux:
@@ -34,7 +38,10 @@ class HttpServer:
             handler, _ = self.stream_mux.find_handler(r)
             if not isinstance(handler, NotFoundHandler):
                 return handler.serve_http(w, r)
-        return self.static_mux.serve_http(w, r)
+        handler, _ = self.static_mux.find_handler(r)
+        if isinstance(handler, NotFoundHandler):
+            handler = self.root
+        return handler.serve_http(w, r)
 
 
 __all__ = ["HttpServer"]

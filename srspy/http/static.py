@@ -5,6 +5,10 @@ Content-Type by extension, Content-Length, single byte ranges (``Range: bytes=a-
 206, unsatisfiable ones 416; a directory serves its ``index.html``. The resolved path
 (symlinks followed) must stay under the root, whatever the URL says. Bodies go out with
 ``socket.sendfile``.
+
+A FileServer may have a ``fallback`` handler for the paths its root does not hold: the HTTP
+server serves the user's ``http_server.dir`` first and srspy's own pages (``WWW_DIR``, served
+by :class:`PageServer`) after it, so a user's file always wins.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from loguru import logger
 from .mux import write_text
 
 INDEX_PAGE = "index.html"
+#: srspy's own pages (the landing page, the player, the console) and the players they load.
+WWW_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "www")
 
 # Types SRS's file server names itself (srs_app_http_static / srs_protocol_http_stack).
 MIME_TYPES = {
@@ -87,11 +93,12 @@ def parse_range(value: str | None, size: int):
 
 class FileServer:
     """Port of SrsHttpFileServer: serves ``root``; ``prefix`` (a mount like ``/hls/``) is
-    removed from the path first."""
+    removed from the path first; ``fallback`` (a handler) serves what the root lacks."""
 
-    def __init__(self, root: str, prefix: str = ""):
+    def __init__(self, root: str, prefix: str = "", fallback=None):
         self.root = os.path.realpath(root)
         self.prefix = prefix.rstrip("/")
+        self.fallback = fallback
 
     def resolve(self, path: str) -> str | None:
         """The real file for a URL path, or None if it is missing or outside the root."""
@@ -112,6 +119,8 @@ class FileServer:
 
     def serve_http(self, w, r):
         fullpath = self.resolve(r.path)
+        if fullpath is None and self.fallback is not None:
+            return self.fallback.serve_http(w, r)
         if fullpath is None:
             logger.info("http miss file={}", os.path.join(self.root, r.path.lstrip("/")))
             return write_text(w, 404, "Not Found")
@@ -152,4 +161,21 @@ class FileServer:
         w.sendfile(f, start, count)
 
 
-__all__ = ["FileServer", "MIME_TYPES", "content_type", "parse_range"]
+class PageServer(FileServer):
+    """srspy's own pages under ``WWW_DIR``. A directory asked for without its trailing slash
+    is redirected to it (301), so that the pages' relative links resolve."""
+
+    def __init__(self, root: str = WWW_DIR):
+        super().__init__(root)
+
+    def serve_http(self, w, r):
+        path = r.path
+        if not path.endswith("/") and "\x00" not in path:
+            full = os.path.realpath(os.path.join(self.root, path.lstrip("/")))
+            if self._inside(full) and os.path.isdir(full):
+                w.header()["Location"] = path + "/" + (f"?{r.query}" if r.query else "")
+                return write_text(w, 301, "Moved Permanently")
+        super().serve_http(w, r)
+
+
+__all__ = ["FileServer", "MIME_TYPES", "PageServer", "WWW_DIR", "content_type", "parse_range"]

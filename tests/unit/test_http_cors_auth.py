@@ -11,7 +11,7 @@ from srspy.http.message import HttpRequest
 
 CORS = [
     ("Access-Control-Allow-Origin", "*"),
-    ("Access-Control-Allow-Headers", "*"),
+    ("Access-Control-Allow-Headers", "*, Authorization"),  # the wildcard alone does not cover it
     ("Access-Control-Allow-Methods", "*"),
     ("Access-Control-Expose-Headers", "*"),
     ("Access-Control-Allow-Credentials", "false"),
