@@ -4,9 +4,11 @@ with ffprobe/ffmpeg and with our AMF0 decoder."""
 from __future__ import annotations
 
 import calendar
+import os
 import time
 
 import pytest
+from pathlib import Path
 
 from helpers.avmedia import decode_errors, flv_messages, hevc_messages, probe_packets
 from helpers.media import ffprobe, flv_tags, streams_by_type
@@ -185,3 +187,30 @@ def test_dvr_apply_and_bad_plan():
     assert applies(["live/s", "live/t"], "live", "t") and not applies(["live/s"], "live", "t")
     with pytest.raises(DvrError, match="append"):
         DvrPlan("append")
+
+
+def test_dvr_file_tmp_then_rename_never_overwrites(tmp_path, short_flv):
+    from srspy.dvr.file import DvrFile
+
+    path = str(tmp_path / "live" / "s.flv")
+    f = DvrFile(path)
+    assert os.path.exists(path + ".tmp") and not os.path.exists(path)
+    plan = DvrPlan("session")
+    for m in flv_messages(short_flv):
+        for e in plan.feed(m):
+            if isinstance(e, Write):
+                f.write(e.msg, e.timestamp)
+    assert f.close() == path
+    assert os.path.exists(path) and not os.path.exists(path + ".tmp")
+    assert decode_errors(Path(path)) == ""
+    _, meta, _ = onmetadata(Path(path))
+    assert meta["filesize"] == os.path.getsize(path) and meta["duration"] > 5
+    with pytest.raises(DvrError, match="can't append"):
+        DvrFile(path)
+    # A file that appears at the final path during the recording is not replaced.
+    other = str(tmp_path / "o.mp4")
+    g = DvrFile(other)
+    Path(other).write_bytes(b"someone else's")
+    with pytest.raises(DvrError, match="appeared"):
+        g.close()
+    assert Path(other).read_bytes() == b"someone else's" and os.path.exists(other + ".tmp")
