@@ -45,6 +45,7 @@ class SegmentOpen(NamedTuple):
     seq: int
     dts: int  # ms, the publisher's clock
     discontinuity: bool
+    at: float  # the ``now`` of the message that opened it (for EXT-X-PROGRAM-DATE-TIME)
 
 
 class Media(NamedTuple):
@@ -56,7 +57,7 @@ class PartClose(NamedTuple):
     seq: int
     index: int
     duration: int  # ms
-    independent: bool  # starts with a keyframe (or the stream has no video)
+    independent: bool  # its first video frame is a keyframe (or the stream has no video)
 
 
 class SegmentClose(NamedTuple):
@@ -92,7 +93,7 @@ class Segmenter:
         self.gop_ms = 0  # longest keyframe interval seen
         self.part_index = 0
         self.part_start = 0
-        self.part_independent = False
+        self.part_first_key: bool | None = None  # the part's first video frame was a keyframe
         self.pending_discontinuity = False
         self.open_discontinuity = False
         self.cut_on: str | None = None  # "keyframe" or "any": a forced cut is pending
@@ -149,12 +150,14 @@ class Segmenter:
         if self.open and self._should_cut(t, ts, key):
             self._close(out, ts)
         if not self.open:
-            self._open(out, ts, now, key or not self.has_video)
+            self._open(out, ts, now)
         elif self.part_ms and ts - self.part_start >= self.part_ms:
-            out.append(PartClose(self.sequence, self.part_index, ts - self.part_start, self.part_independent))
+            out.append(PartClose(self.sequence, self.part_index, ts - self.part_start, self._independent()))
             self.part_index += 1
             self.part_start = ts
-            self.part_independent = key or not self.has_video
+            self.part_first_key = None
+        if t == VIDEO and self.part_first_key is None:
+            self.part_first_key = key
         if self.last_dts is None or ts > self.last_dts:
             self.last_dts = ts
         out.append(Media(msg, self.part_index))
@@ -182,15 +185,20 @@ class Segmenter:
         since_key = ts - self.last_keyframe if self.last_keyframe is not None else duration
         return since_key > self.aof_ms
 
-    def _open(self, out: list, ts: int, now: float, independent: bool) -> None:
+    def _independent(self) -> bool:
+        """A part is independent when its first video frame is a keyframe (audio-only
+        streams: always)."""
+        return bool(self.part_first_key) if self.has_video else True
+
+    def _open(self, out: list, ts: int, now: float) -> None:
         self.open = True
         self.start_dts = ts
         self.last_dts = ts
         self.part_index = 0
         self.part_start = ts
-        self.part_independent = independent
+        self.part_first_key = None
         self.opened_at = now
-        out.append(SegmentOpen(self.sequence, ts, self.pending_discontinuity))
+        out.append(SegmentOpen(self.sequence, ts, self.pending_discontinuity, now))
         self.open_discontinuity = self.pending_discontinuity
         self.pending_discontinuity = False
         self.cut_on = None
@@ -198,7 +206,7 @@ class Segmenter:
     def _close(self, out: list, end: int) -> None:
         duration = max(0, end - self.start_dts)
         if self.part_ms:
-            out.append(PartClose(self.sequence, self.part_index, max(0, end - self.part_start), self.part_independent))
+            out.append(PartClose(self.sequence, self.part_index, max(0, end - self.part_start), self._independent()))
         keep = duration >= MIN_KEEP_MS
         if not keep and self.open_discontinuity:
             self.pending_discontinuity = True  # the dropped segment's flag moves on

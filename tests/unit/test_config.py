@@ -5,6 +5,7 @@ from loguru import logger
 
 from srspy.config import DEFAULT_VHOST, load_config
 from srspy.config.build import build
+from srspy.config.compat import is_unsupported
 from srspy.config.env import resolve
 from srspy.config.parser import Directive, parse_file, parse_text
 from srspy.config.schema import ANY, schema
@@ -333,7 +334,7 @@ def test_unsupported_directive_warns_once_with_its_line(warnings_logged):
     expected = ['x.conf:3: directive "vhost.v.hls" is not supported by srspy yet, ignored']
     assert cfg.warnings == expected
     assert warnings_logged == expected
-    assert "hls" not in cfg.vhost("v")
+    assert cfg.vhost("v")["hls"]["enabled"] is False  # the schema's default: the block was dropped
 
 
 def test_unsupported_global_blocks_each_warn(warnings_logged):
@@ -480,7 +481,8 @@ def test_env_bad_vhost_value_fails_without_vhosts():
     ("SRS_VHOST_PUBLISH_MR_LATENCY", ("vhost", ANY, "publish", "mr_latency")),
     ("SRS_HTTP_API", None),
     ("SRS_VHOST_PLAY", None),
-    ("SRS_VHOST_HLS_ENABLED", None),
+    ("SRS_VHOST_HLS_ENABLED", ("vhost", ANY, "hls", "enabled")),
+    ("SRS_VHOST_HLS_BOGUS", None),
 ])
 def test_env_name_resolution(name, path):
     assert resolve(name, schema()) == path
@@ -520,5 +522,9 @@ def test_srspy_full_conf_sets_every_directive():
                 node = node[name]
         return True
     missing = [p for p in _spec_paths(schema().tree) if not has(data, p)]
+    # Blocks of the spec that compat.py still drops with a warning (hls, dvr) are documented
+    # in full.conf but do not reach the built config yet.
+    spelled = [tuple("*" if x == ANY else x for x in p) for p in missing]
+    missing = [p for p, q in zip(missing, spelled) if not any(is_unsupported(q[:n]) for n in range(1, len(q) + 1))]
     assert missing == [("srs_log_level_v2",)]
     assert "#srs_log_level_v2" in full.read_text()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import m3u8
 
 from helpers.avmedia import decode_errors, flv_messages, probe_packets
-from srspy.hls.playlist import Playlist, Segment, target_duration
+from srspy.hls.playlist import Part, Playlist, Segment, target_duration
 from srspy.hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from srspy.kernel import mp4
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
@@ -228,3 +228,65 @@ def test_fmp4_hls_from_events_plays_in_ffmpeg(tmp_path, short_flv):
     packets = probe_packets(tmp_path / "s.m3u8", "v")
     assert len(packets) == len(video)
     assert [round(float(p["dts_time"]) * 1000) for p in packets] == [m.timestamp for m in video]
+
+
+def test_ll_hls_fmp4_parts_concatenate_into_playable_segments(tmp_path, short_flv):
+    """Each part is one moof+mdat; a segment is its parts end to end. The playlist lists
+    the parts with INDEPENDENT on keyframe parts; ffmpeg plays the segments."""
+    msgs = flv_messages(short_flv)
+    seg = Segmenter(fragment=2, part_duration=0.5)
+    tracks = mp4.Mp4Tracks()
+    frag = pl = None
+    parts: list[bytes] = []
+    listed: list[Part] = []
+    clock = 1700000000.0
+    for m in msgs + [None]:
+        events = seg.close() if m is None else seg.feed(m, clock + m.timestamp / 1000)
+        for e in events:
+            if isinstance(e, SequenceHeader):
+                tracks.on_message(e.msg)
+            elif isinstance(e, SegmentOpen):
+                if frag is None:
+                    frag = mp4.Fragmenter(tracks.tracks)
+                    (tmp_path / "init.mp4").write_bytes(mp4.init_segment(tracks.tracks))
+                    pl = Playlist(window=60, td=2, map_uri="init.mp4", part_target=0.5)
+                opened = e
+            elif isinstance(e, Media):
+                got = tracks.on_message(e.msg)
+                if got and got[1] is not None:
+                    frag.add(*got)
+            elif isinstance(e, PartClose):
+                data = frag.fragment(opened.dts + sum(p.duration for p in listed) + e.duration)
+                assert data[4:8] == b"moof"
+                name = f"s-{e.seq}.{e.index}.m4s"
+                (tmp_path / name).write_bytes(data)
+                parts.append(data)
+                listed.append(Part(name, e.duration, e.independent))
+                pl.add_part(listed[-1], preload=f"s-{e.seq}.{e.index + 1}.m4s")
+            elif isinstance(e, SegmentClose):
+                (tmp_path / f"s-{e.seq}.m4s").write_bytes(b"".join(parts))
+                pl.add(Segment(e.seq, e.duration, f"s-{e.seq}.m4s", parts=listed, date=opened.at))
+                parts, listed = [], []
+    text = pl.text()
+    p = m3u8.loads(text)
+    assert p.version == 6 and float(p.part_inf.part_target) == 0.5
+    assert all(s.parts and s.parts[0].independent == "YES" for s in p.segments if s.uri)
+    assert all(len(s.parts) == 4 for s in p.segments[:-1])  # 2 s segments of 0.5 s parts
+    assert p.segments[0].program_date_time.timestamp() == 1700000000
+    (tmp_path / "s.m3u8").write_text(text + "#EXT-X-ENDLIST\n")
+    assert decode_errors(tmp_path / "s.m3u8") == ""
+    video = [m for m in msgs if m.type == VIDEO and m.payload[1] == 1]
+    assert len(probe_packets(tmp_path / "s.m3u8", "v")) == len(video)
+
+
+def test_audio_dts_from_sample_counts():
+    """hls_dts_directly off: AAC at 44.1 kHz with jittery 23/24 ms timestamps gets DTS on
+    the exact 1024-sample grid; a timestamp going backwards restarts the count."""
+    from srspy.hls.timing import AudioDtsCounter
+
+    c = AudioDtsCounter()
+    stamps = [1000 + (i * 1024 * 1000) // 44100 for i in range(50)]
+    dts = [c.dts(t, 0xAF) for t in stamps]
+    assert dts[0] == 90000 and all(d == 90000 + 90000 * 1024 * i // 44100 for i, d in enumerate(dts))
+    assert c.dts(500, 0xAF) == 45000  # backwards: restart at the new timestamp
+    assert c.dts(500 + 43, 0xAF) == 45000 + 90000 * 2048 // 44100  # a 43 ms gap: one 2048-sample guess

@@ -16,9 +16,9 @@ PKG = Path(__file__).resolve().parents[2] / "srspy"
 LAYERS = [
     ("base", ["srspy", "srspy.errors", "srspy.log", "srspy.netio", "srspy.request", "srspy.session",
               "srspy.listener", "srspy.config"]),
-    ("kernel", ["srspy.kernel", "srspy.hls", "srspy.dvr"]),  # pure: codecs, segmenters, playlists
+    ("kernel", ["srspy.kernel", "srspy.hls"]),  # pure: codecs, the HLS segmenter and playlists
     ("protocols", ["srspy.rtmp", "srspy.http"]),
-    ("live", ["srspy.live"]),
+    ("live", ["srspy.live", "srspy.dvr"]),
     ("client", ["srspy.client"]),
     ("ops", ["srspy.stat", "srspy.hooks", "srspy.security"]),
     ("app", ["srspy.app", "srspy.plugins"]),

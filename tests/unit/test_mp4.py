@@ -315,3 +315,23 @@ def test_bad_inputs_fail_with_a_reason():
     w.write(MediaMessage(VIDEO, 0, 1, b"\x27\x01\x00\x00\x00\x00\x00\x00\x01\x09"))  # before any sequence header
     with pytest.raises(mp4.Mp4Error, match="no sample"):
         w.finish()
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64), st.sampled_from([b"\x17\x00", b"\x1c\x00", b"\x90hvc1", b"\x17\x01", b"\xaf\x00", b""]))
+def test_hostile_bodies_fail_only_with_our_errors(tail, head):
+    """Whatever a publisher sends as a sequence header or frame: a value or Mp4Error/FrameError."""
+    payload = head + tail
+    for kind in (VIDEO, AUDIO):
+        try:
+            got = mp4.Mp4Tracks().on_message(MediaMessage(kind, 0, 1, payload))
+        except (mp4.Mp4Error, FrameError):
+            continue
+        assert got is None or isinstance(got[0], mp4.Track)
+    try:
+        list(iter_nalus(payload))
+    except FrameError:
+        pass
