@@ -26,6 +26,7 @@ SAMPLE_APP = "live"
 SAMPLE_STREAM = "livestream"
 #: Output names by the extension of an ``http_remux`` mount.
 REMUX_OUTPUTS = {".flv": "HTTP-FLV", ".ts": "HTTP-TS", ".aac": "HTTP-AAC", ".mp3": "HTTP-MP3"}
+WS_OUTPUTS = {".flv": "WS-FLV", ".ts": "WS-TS"}
 DEFAULT_HLS_M3U8 = "[app]/[stream].m3u8"
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
 #: ffmpeg's own test picture and tone, encoded as a live stream: nothing to download first.
@@ -66,6 +67,8 @@ def play_outputs(server, app: str = SAMPLE_APP, stream: str = SAMPLE_STREAM) -> 
             name = REMUX_OUTPUTS.get(ext.lower())
             if name:
                 out.append({"name": name, "scheme": "http", "port": server.http_port, "path": path})
+            if ext.lower() in WS_OUTPUTS:  # every .flv and .ts mount answers a WebSocket upgrade too
+                out.append({"name": WS_OUTPUTS[ext.lower()], "scheme": "ws", "port": server.http_port, "path": path})
     hls = vconf.get("hls") or {}
     if hls.get("enabled"):
         path = expand_mount(hls.get("hls_m3u8_file") or DEFAULT_HLS_M3U8, req)

@@ -22,9 +22,13 @@ AUTH = "auth { enabled on; username admin; password secret; }"
 # Every output the player must play: (http_remux block of the default vhost, the URL of live/s
 # given the server). A new output adds its line here (WS-FLV: "ws://...:{http}/live/s.flv",
 # HTTP-TS: a .ts mount, HLS: an hls block and ".../live/s.m3u8").
+FLV_TS = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv [vhost]/[app]/[stream].ts; }"
 PLAYER_OUTPUTS = [
     pytest.param("http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }",
                  lambda srv: f"http://127.0.0.1:{srv.http_port}/live/s.flv", id="http-flv"),
+    pytest.param(FLV_TS, lambda srv: f"http://127.0.0.1:{srv.http_port}/live/s.ts", id="http-ts"),
+    pytest.param(FLV_TS, lambda srv: f"ws://127.0.0.1:{srv.http_port}/live/s.flv", id="ws-flv"),
+    pytest.param(FLV_TS, lambda srv: f"ws://127.0.0.1:{srv.http_port}/live/s.ts", id="ws-ts"),
 ]
 
 
@@ -77,6 +81,8 @@ def test_player_plays_and_reconnects(make_server, procs, short_flv, browser, rem
     st = s["stats"]
     assert (st["width"], st["height"]) == (640, 360)
     assert st["videoCodec"].startswith("avc1") and st["audioCodec"].startswith("mp4a.40")
+    # mpegts.js took the container the URL names (MPEG-TS reported as video/mp2t)
+    assert st["mimeType"].startswith("video/mp2t" if url.endswith(".ts") else "video/x-flv"), st["mimeType"]
     t0 = st["currentTime"]
     s = browser.wait(lambda: (x := playing(browser)) and x["stats"]["currentTime"] > t0 + 2 and x, 15,
                      what="the video time advancing")
