@@ -12,7 +12,7 @@ import gevent
 import pytest
 from gevent import subprocess
 from helpers.browser import browser_fixture  # noqa: F401 - the ``browser`` fixture
-from helpers.media import publish_args, wait_published, wait_until
+from helpers.media import make_flv, publish_args, wait_published, wait_until
 from helpers.net import free_port, rtmp_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -232,4 +232,24 @@ def test_player_dispatches_each_container_by_url(make_server, browser, tmp_path,
         assert (s["stats"]["width"], s["stats"]["height"]) == (640, 360) and s["stats"]["decodedFrames"] > 10
         assert s["stats"]["videoCodec"].startswith("avc1")
     browser.screenshot("player-" + name.replace(".", "-"))
+    assert browser.errors() == []
+
+
+@pytest.mark.parametrize("ext, acodec", [("aac", "aac"), ("mp3", "mp3")])
+def test_player_plays_live_audio_outputs(make_server, procs, media_dir, browser, ext, acodec):
+    """srspy's live .aac and .mp3 mounts in the player's <audio>: the time advances."""
+    src = make_flv(media_dir / f"live-{acodec}.flv", 6, acodec=acodec)
+    srv = make_server(remux=f"http_remux {{ enabled on; mount [vhost]/[app]/[stream].{ext}; }}")
+    procs(publish_args(src, rtmp_url(srv), loop=True))
+    wait_published(srv)
+    url = f"http://127.0.0.1:{srv.http_port}/live/s.{ext}"
+    browser.get(f"{base(srv)}players/?autostart=1&url={quote(url, safe='')}")
+
+    def advancing():
+        s = player_state(browser)
+        return s if s.get("state") == "playing" and (s["stats"].get("currentTime") or 0) > 2 else None
+
+    s = browser.wait(advancing, 25, what=f"live .{ext} playing")
+    assert s["engine"] == "audio"
+    browser.screenshot(f"player-live-{ext}")
     assert browser.errors() == []
