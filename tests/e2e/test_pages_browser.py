@@ -53,7 +53,7 @@ def test_landing_page_names_the_configured_ports(make_server, browser):
     api_port = free_port()
     srv = make_server(extra=f"http_api {{ enabled on; listen {api_port}; }}")
     browser.get(base(srv))
-    browser.wait(lambda: browser.js("return document.querySelectorAll('#outputs tr').length") >= 2,
+    browser.wait(lambda: browser.js("return document.querySelectorAll('#outputs tr').length") >= 3,
                  what="the outputs listed")
     values = browser.js("return Array.from(document.querySelectorAll('input, textarea')).map(e => e.value)")
     r, h = srv.rtmp_ports[0], srv.http_port
@@ -62,7 +62,8 @@ def test_landing_page_names_the_configured_ports(make_server, browser):
     rows = browser.js("return Array.from(document.querySelectorAll('#outputs tr')).map("
                       "t => [t.dataset.output, t.querySelector('input').value])")
     assert rows == [["RTMP", f"rtmp://127.0.0.1:{r}/live/livestream"],
-                    ["HTTP-FLV", f"http://127.0.0.1:{h}/live/livestream.flv"]]
+                    ["HTTP-FLV", f"http://127.0.0.1:{h}/live/livestream.flv"],
+                    ["WS-FLV", f"ws://127.0.0.1:{h}/live/livestream.flv"]]
     assert browser.js("return document.getElementById('api-line').textContent") == \
         f"API: http://127.0.0.1:{api_port}/api/v1/"
     assert browser.js("return document.getElementById('noinfo').classList.contains('hidden')")

@@ -88,22 +88,28 @@ def test_info_names_the_bound_ports_and_outputs(make_server):
          "template": "/[app]/[stream]"},
         {"name": "HTTP-FLV", "scheme": "http", "port": srv.http_port, "path": "/live/livestream.flv",
          "template": "/[app]/[stream].flv"},
+        {"name": "WS-FLV", "scheme": "ws", "port": srv.http_port, "path": "/live/livestream.flv",
+         "template": "/[app]/[stream].flv"},
     ]
     assert http_get(srv.http_port, "/srspy.json", method="HEAD")[2] == b""
 
 
-@pytest.mark.parametrize("remux, name, path", [
-    ("http_remux { enabled on; mount [vhost]/[app]/[stream].ts; }", "HTTP-TS", "/live/livestream.ts"),
-    ("http_remux { enabled on; mount [vhost]/[app]/[stream].aac; }", "HTTP-AAC", "/live/livestream.aac"),
-    ("http_remux { enabled on; mount [vhost]/[app]/[stream].mp3; }", "HTTP-MP3", "/live/livestream.mp3"),
-    ("http_remux { enabled on; mount [vhost]/[app]/[stream]/live.flv; }", "HTTP-FLV", "/live/livestream/live.flv"),
-    ("http_remux { enabled off; }", None, None),
+@pytest.mark.parametrize("remux, expected", [
+    ("http_remux { enabled on; mount [vhost]/[app]/[stream].ts; }",
+     [("HTTP-TS", "/live/livestream.ts"), ("WS-TS", "/live/livestream.ts")]),
+    ("http_remux { enabled on; mount [vhost]/[app]/[stream].aac; }", [("HTTP-AAC", "/live/livestream.aac")]),
+    ("http_remux { enabled on; mount [vhost]/[app]/[stream].mp3; }", [("HTTP-MP3", "/live/livestream.mp3")]),
+    ("http_remux { enabled on; mount [vhost]/[app]/[stream]/live.flv; }",
+     [("HTTP-FLV", "/live/livestream/live.flv"), ("WS-FLV", "/live/livestream/live.flv")]),
+    ("http_remux { enabled on; mount [vhost]/[app]/[stream].flv [vhost]/[app]/[stream].mp3; }",
+     [("HTTP-FLV", "/live/livestream.flv"), ("WS-FLV", "/live/livestream.flv"), ("HTTP-MP3", "/live/livestream.mp3")]),
+    ("http_remux { enabled off; }", []),
 ])
-def test_outputs_follow_the_remux_mount(make_server, remux, name, path):
+def test_outputs_follow_the_remux_mount(make_server, remux, expected):
     srv = make_server(remux=remux)
     outs = pages.play_outputs(srv)
     assert outs[0]["name"] == "RTMP"
-    assert [(o["name"], o["path"]) for o in outs[1:]] == ([(name, path)] if name else [])
+    assert [(o["name"], o["path"]) for o in outs[1:]] == expected
 
 
 def test_banner_logged_at_start_with_every_url(make_server, capsys):
