@@ -1,0 +1,376 @@
+"""HLS with MPEG-TS segments, a per-source output (SrsHls / SrsHlsController / SrsHlsMuxer).
+
+``vhost x { hls { enabled on; } }``: every stream published there is cut into segments by
+srspy/hls/segmenter.py (``hls_fragment``, ``hls_td_ratio``, ``hls_aof_ratio``,
+``hls_wait_keyframe``), muxed by its own kernel/ts.py TsMuxer (each segment starts with
+PAT/PMT), and written under ``hls_path`` as ``hls_ts_file`` and ``hls_m3u8_file`` (SRS's
+defaults ``[app]/[stream]-[seq].ts`` and ``[app]/[stream].m3u8``). Every file is written
+as ``<name>.tmp`` and renamed when complete, so the playlist is replaced atomically and a
+listed segment is always whole. File work runs in gevent's threadpool (the hub never
+blocks on a disk). The playlist (srspy/hls/playlist.py) keeps ``hls_window`` seconds, has
+EXT-X-VERSION 3 and a target duration fixed for the stream; ``hls_cleanup`` deletes the
+segments that leave it.
+
+A stream's HLS state (sequence numbers, the playlist, its files) outlives the publish in
+``HlsOutputs.streams``: a republish within ``hls_dispose`` seconds continues the sequence
+with a discontinuity; after that the m3u8 and the segments are deleted and the next
+publish starts again at 0 (``hls_dispose 0``: never deleted, always continued).
+
+An app or stream name that cannot be a path (``..``, ``/`` in the stream, NUL) gets no
+HLS: one error is logged and the publish goes on.
+
+Serving: ``hls_path`` defaults to ``http_server.dir``'s default, whose file server answers
+``.m3u8``/``.ts``. When a vhost's ``hls_path`` is another directory, the factory mounts a
+file server of ``hls_path`` at ``/<app>/`` in the HTTP server's static mux (first publish
+of that app) -- enough for the default ``[app]/...`` templates; other templates must
+keep their files under ``http_server.dir`` or be served by another web server.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import gevent
+from loguru import logger
+
+from ..errors import SrsError
+from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_name, target_duration
+from ..hls.segmenter import Media, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
+from ..http.static import FileServer
+from ..kernel.ts import TsMuxer, starts_with_psi
+from ..live.hub import HubOutput
+from ..pathvars import UnsafeNameError, check_name, expand_stream
+
+FLUSH_BYTES = 256 * 1024  # a segment's bytes go to its .tmp file in chunks of about this size
+WAIT_S = 1.0
+
+
+# ---------------------------------------------------------------- file work (threadpool)
+
+def _open_tmp(path: str):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    return open(path + ".tmp", "wb")
+
+
+def _write_text(path: str, text: str) -> None:
+    """``path`` replaced atomically: written as ``path.tmp``, then renamed."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def _finish_segment(f, tmp: str, final: str | None) -> None:
+    f.close()
+    if final is None:
+        os.unlink(tmp)
+    else:
+        os.replace(tmp, final)
+
+
+def _unlink_all(paths: list) -> None:
+    for p in paths:
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+
+
+def _run(fn, *args):
+    """``fn(*args)`` in gevent's threadpool; the calling greenlet waits, the hub does not."""
+    return gevent.get_hub().threadpool.apply(fn, args)
+
+
+# ---------------------------------------------------------------- per-stream state
+
+class HlsStream:
+    """What outlives a publish: the next sequence number, the playlist, the dispose timer."""
+
+    __slots__ = ("url", "m3u8", "playlist", "sequence", "output", "timer", "dispose_files")
+
+    def __init__(self, url: str, m3u8: str, playlist: Playlist):
+        self.url = url
+        self.m3u8 = m3u8
+        self.playlist = playlist
+        self.sequence = 0
+        self.output = None  # the HlsOutput writing it now, or the last one
+        self.timer = None  # the dispose timer while unpublished
+        self.dispose_files: dict = {}  # segment URI -> path, of the listed segments
+
+
+class HlsOutput(HubOutput):
+    """Segments one publish of a stream into TS files and its playlist."""
+
+    def __init__(self, factory, source, conf: dict, state: HlsStream, continued: bool):
+        self.factory = factory
+        self.server = factory.server
+        self.source = source
+        self.req = source.req
+        self.conf = conf
+        self.state = state
+        self.continued = continued
+        self.epoch = source.epoch
+        self.utc = bool(self.server.config.root.get("utc_time"))
+        self.root = conf["hls_path"]
+        self.segmenter = Segmenter(conf["hls_fragment"], conf["hls_td_ratio"], conf["hls_aof_ratio"],
+                                   conf["hls_wait_keyframe"], sequence=state.sequence)
+        if continued:
+            self.segmenter.discontinuity()
+        self.muxer = TsMuxer()
+        self.consumer = None
+        self.greenlet = None
+        self.stopping = False
+        self.stopped = False
+        self.failed = False
+        self.dropped = 0
+        # the open segment
+        self.file = None
+        self.tmp_path = ""
+        self.rel_name = ""
+        self.discontinuity = False
+        self.buf = bytearray()
+        self.need_psi = False
+
+    def __repr__(self) -> str:
+        return f"HlsOutput({self.state.url})"
+
+    # -- HubOutput ------------------------------------------------------------------------
+    def start(self, source=None) -> None:
+        logger.info("hls: {} to {} (fragment {:g}s, window {:g}s)", self.source.url,
+                    os.path.join(self.root, self.state.m3u8), self.conf["hls_fragment"], self.conf["hls_window"])
+        self.greenlet = gevent.spawn(self._cycle)
+
+    def stop(self, drain_s: float = 0.0) -> None:
+        """End the publish's last segment (with what is still queued) and list it."""
+        if self.stopping:
+            return
+        self.stopping = True
+        c = self.consumer
+        if c is not None:
+            c.wakeup()
+
+    def join(self, timeout: float | None = None) -> None:
+        g = self.greenlet
+        if g is not None and g is not gevent.getcurrent():
+            g.join(timeout)
+
+    # -- the loop -------------------------------------------------------------------------
+    def _alive(self) -> bool:
+        src = self.source
+        return not self.stopping and src.publishing and src.epoch == self.epoch
+
+    def _cycle(self) -> None:
+        play = self.conf_play()
+        consumer = self.source.create_consumer(play["mw_msgs"], play["mw_latency"], owner=self, player=False)
+        self.consumer = consumer
+        try:
+            self.source.consumer_dumps(consumer)
+            while True:
+                alive = self._alive()
+                if alive:
+                    consumer.wait(WAIT_S)
+                    consumer.pop_events()
+                if self.source.epoch != self.epoch:
+                    break  # a new publish: its messages are the next output's
+                msgs = consumer.dump()
+                if consumer.dropped != self.dropped:
+                    self.dropped = consumer.dropped
+                    self.segmenter.discontinuity()  # it fell behind: messages are missing
+                if msgs:
+                    self._feed(msgs)
+                elif not alive:
+                    break
+            self._events(self.segmenter.close())
+        except (OSError, SrsError) as e:
+            self.failed = True
+            logger.error("hls: {} stopped: {}", self.state.url, e)
+            self._abort()
+        finally:
+            self.consumer = None
+            consumer.dispose()
+            self.stopped = True
+            self.factory.on_output_end(self)
+
+    def conf_play(self) -> dict:
+        found = self.server.config.resolve_vhost(self.req.vhost)
+        return found[1]["play"] if found else {"mw_msgs": 8, "mw_latency": 350}
+
+    def _feed(self, msgs: list) -> None:
+        now = time.time()
+        for m in msgs:
+            self._events(self.segmenter.feed(m, now))
+        if len(self.buf) >= FLUSH_BYTES and self.file is not None:
+            data, self.buf = bytes(self.buf), bytearray()
+            _run(self.file.write, data)
+
+    def _events(self, events: list) -> None:
+        for ev in events:
+            if isinstance(ev, Media):
+                data = self.muxer.mux(ev.msg)
+                if data:
+                    if self.need_psi:
+                        self.need_psi = False
+                        if not starts_with_psi(data):
+                            self.buf += self.muxer.psi()
+                    self.buf += data
+            elif isinstance(ev, SegmentOpen):
+                self._open(ev)
+            elif isinstance(ev, SegmentClose):
+                self._close(ev)
+            elif isinstance(ev, SequenceHeader):
+                self.muxer.mux(ev.msg)  # the codec configuration; no bytes of its own
+
+    # -- segments ---------------------------------------------------------------------------
+    def _open(self, ev: SegmentOpen) -> None:
+        req = self.req
+        self.rel_name = segment_name(self.conf["hls_ts_file"], req.vhost, req.app, req.stream, ev.seq, time.time(),
+                                     self.utc)
+        self.tmp_path = os.path.join(self.root, self.rel_name)
+        self.factory.check_inside(self.root, self.tmp_path)
+        self.file = _run(_open_tmp, self.tmp_path)
+        self.discontinuity = ev.discontinuity
+        self.buf = bytearray()
+        self.need_psi = True
+
+    def _close(self, ev: SegmentClose) -> None:
+        f, self.file = self.file, None
+        if f is None:
+            return
+        data, self.buf = bytes(self.buf), bytearray()
+        if data:
+            _run(f.write, data)
+        tmp = self.tmp_path + ".tmp"
+        if not ev.keep:
+            _run(_finish_segment, f, tmp, None)
+            return
+        rel = fill_duration(self.rel_name, ev.duration)
+        final = os.path.join(self.root, rel)
+        _run(_finish_segment, f, tmp, final)
+        st = self.state
+        pl = st.playlist
+        if pl.td is None:
+            pl.td = target_duration(self.conf["hls_fragment"], self.conf["hls_td_ratio"], self.segmenter.gop_ms,
+                                    ev.duration)
+        uri = entry_uri(rel, st.m3u8, self.conf["hls_entry_prefix"])
+        st.dispose_files[uri] = final
+        removed = pl.add(Segment(ev.seq, ev.duration, uri, self.discontinuity))
+        st.sequence = ev.seq + 1
+        _run(_write_text, os.path.join(self.root, st.m3u8), pl.text())
+        gone = [st.dispose_files.pop(s.uri) for s in removed if s.uri in st.dispose_files]
+        if gone and self.conf["hls_cleanup"]:
+            _run(_unlink_all, gone)
+        self.factory.on_segment(self, ev, final, uri)
+
+    def _abort(self) -> None:
+        f, self.file = self.file, None
+        if f is not None:
+            try:
+                _run(_finish_segment, f, self.tmp_path + ".tmp", None)
+            except OSError:
+                pass
+
+
+class HlsOutputs:
+    """The factory of a server's HLS outputs, ``HlsOutputs(server)(source) -> [HlsOutput]``,
+    and the registry of the streams' HLS state (``streams``, by stream URL)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.streams: dict[str, HlsStream] = {}
+        self.mounted: set = set()
+        self.on_hls = None  # f(output, close_event, file, uri): a segment was listed
+
+    def __call__(self, source) -> list:
+        found = self.server.config.resolve_vhost(source.req.vhost)
+        if not found or not found[1]["hls"]["enabled"]:
+            return []
+        conf = found[1]["hls"]
+        if conf["hls_use_fmp4"]:
+            logger.warning("hls: {}: hls_use_fmp4 is not supported yet, writing TS segments", source.url)
+        req = source.req
+        try:
+            check_name("app", req.app)
+            check_name("stream", req.stream)
+            m3u8 = expand_stream(conf["hls_m3u8_file"], req.vhost, req.app, req.stream)
+            self.check_inside(conf["hls_path"], os.path.join(conf["hls_path"], m3u8))
+        except UnsafeNameError as e:
+            logger.error("hls: {} gets no HLS: {}", source.url, e)
+            return []
+        url = source.url
+        st = self.streams.get(url)
+        continued = st is not None
+        if st is None or st.m3u8 != m3u8:
+            st = self.streams[url] = HlsStream(url, m3u8, Playlist(conf["hls_window"]))
+            continued = False
+        if st.timer is not None:
+            st.timer.kill(block=False)
+            st.timer = None
+        old = st.output
+        if old is not None and not old.stopped:
+            old.stop()
+            old.join(5.0)  # its last segment is listed before the new publish goes on
+        out = HlsOutput(self, source, conf, st, continued)
+        st.output = out
+        self._mount(req.app, conf["hls_path"])
+        return [out]
+
+    @staticmethod
+    def check_inside(root: str, path: str) -> None:
+        base = os.path.realpath(root)
+        full = os.path.realpath(path)
+        if not full.startswith(base.rstrip(os.sep) + os.sep):
+            raise UnsafeNameError(f"hls: file {path} is outside hls_path {root}")
+
+    def _mount(self, app: str, hls_path: str) -> None:
+        """Serve ``hls_path`` at ``/<app>/`` when it is not ``http_server.dir``."""
+        http = getattr(self.server, "http", None)
+        if http is None or not http.dir:
+            return
+        if os.path.realpath(hls_path) == os.path.realpath(http.dir):
+            return
+        pattern = f"/{app}/"
+        if pattern in self.mounted:
+            return
+        try:
+            http.handle(pattern, FileServer(hls_path))
+        except SrsError as e:
+            logger.warning("hls: cannot serve {} at {}: {}", hls_path, pattern, e)
+            return
+        self.mounted.add(pattern)
+
+    # -- from the outputs ------------------------------------------------------------------------
+    def on_segment(self, out: HlsOutput, ev: SegmentClose, final: str, uri: str) -> None:
+        if self.on_hls is not None:
+            self.on_hls(out, ev, final, uri)
+
+    def on_output_end(self, out: HlsOutput) -> None:
+        """A publish's HLS ended: arm the stream's dispose timer."""
+        st = out.state
+        if st.output is not out or self.streams.get(st.url) is not st:
+            return
+        dispose = out.conf["hls_dispose"]
+        if dispose > 0:
+            st.timer = gevent.spawn_later(dispose, self._dispose, st, out.root)
+
+    def _dispose(self, st: HlsStream, root: str) -> None:
+        if self.streams.get(st.url) is not st or (st.output is not None and not st.output.stopped):
+            return
+        del self.streams[st.url]
+        st.timer = None
+        files = list(st.dispose_files.values()) + [os.path.join(root, st.m3u8)]
+        logger.info("hls: {} disposed, {} files deleted", st.url, len(files))
+        try:
+            _run(_unlink_all, files)
+        except OSError as e:
+            logger.warning("hls: dispose of {} failed: {}", st.url, e)
+
+    def close(self) -> None:
+        """Server quit: cancel the dispose timers (the files stay, as SRS leaves them)."""
+        for st in self.streams.values():
+            if st.timer is not None:
+                st.timer.kill(block=False)
+                st.timer = None
+
+
+__all__ = ["HlsOutput", "HlsOutputs", "HlsStream"]

@@ -1,0 +1,168 @@
+"""HLS (app/hls.py): ffmpeg publishes over RTMP; the segments and the playlist on disk are
+checked with ffprobe and the m3u8 package, ffmpeg plays the live m3u8 over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import gevent
+import m3u8
+import pytest
+from gevent import subprocess
+from helpers.flvclient import http_get
+from helpers.media import publish_args, wait_published, wait_until
+from helpers.net import rtmp_url
+
+from srspy.config import ConfigError, load_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+
+
+def hls_block(path, fragment=2, window=6, dispose=120, cleanup="on") -> str:
+    return (f"hls {{ enabled on; hls_path {path}; hls_fragment {fragment}; hls_window {window}; "
+            f"hls_dispose {dispose}; hls_cleanup {cleanup}; }}")
+
+
+def probe_json(path: str, *extra) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *extra, path], check=True, capture_output=True,
+                         timeout=60)
+    return json.loads(out.stdout)
+
+
+class PlaylistWatch:
+    """Every distinct text of a playlist file while it is written."""
+
+    def __init__(self, path):
+        self.path = path
+        self.texts: list[str] = []
+        self.g = gevent.spawn(self._run)
+
+    def _run(self):
+        while True:
+            try:
+                text = open(self.path).read()
+            except FileNotFoundError:
+                text = None
+            if text and (not self.texts or self.texts[-1] != text):
+                self.texts.append(text)
+            gevent.sleep(0.1)
+
+    def stop(self):
+        self.g.kill()
+
+
+def check_segment(path: str, extinf: float) -> None:
+    info = probe_json(path, "-show_streams", "-show_format")
+    codecs = sorted(s["codec_name"] for s in info["streams"])
+    assert codecs == ["aac", "h264"], (path, codecs)
+    first = probe_json(path, "-show_packets", "-select_streams", "v", "-read_intervals", "%+#1")["packets"][0]
+    assert first["flags"].startswith("K"), (path, first)
+    pkts = probe_json(path, "-show_packets", "-select_streams", "v")["packets"]
+    span = (float(pkts[-1]["dts_time"]) - float(pkts[0]["dts_time"]))
+    assert abs(span - extinf) <= 0.1, (path, span, extinf)
+
+
+def test_hls_live_segments_playlist_and_http(make_server, procs, av_flv, tmp_path):
+    root = tmp_path / "hlsroot"  # not http_server.dir: served by the app's mount
+    srv = make_server(vhost_extra=hls_block(root))
+    watch = PlaylistWatch(root / "live" / "s.m3u8")
+    pub = procs(publish_args(av_flv, rtmp_url(srv)))
+    wait_published(srv)
+    wait_until(lambda: (root / "live" / "s.m3u8").exists(), 15, what="first playlist")
+    status, headers, body = http_get(srv.http_port, "/live/s.m3u8")
+    assert status == 200 and headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert headers["cache-control"] == "no-cache"
+    first_uri = m3u8.loads(body.decode()).segments[0].uri
+    status, headers, seg = http_get(srv.http_port, f"/live/{first_uri}")
+    assert status == 200 and headers["content-type"] == "video/MP2T" and headers["cache-control"].startswith("max-age=")
+    assert seg[:1] == b"\x47" and len(seg) % 188 == 0
+    # ffmpeg plays 6 s of the live playlist over HTTP without an error
+    play = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", f"http://127.0.0.1:{srv.http_port}/live/s.m3u8",
+                           "-t", "6", "-f", "null", "-"], capture_output=True, timeout=60)
+    assert play.returncode == 0 and play.stderr.strip() == b"", play.stderr[-2000:]
+    pub.wait(60)
+    wait_until(lambda: srv.hls.streams["/live/s"].output.stopped, 10, what="hls output ended")
+    watch.stop()
+    # every playlist: version 3, one target duration, media sequence never going back
+    pls = [m3u8.loads(t) for t in watch.texts]
+    assert len(pls) >= 6
+    assert {p.version for p in pls} == {3}
+    assert {p.target_duration for p in pls} == {2}
+    seqs = [p.media_sequence for p in pls]
+    assert seqs == sorted(seqs) and seqs[-1] >= 3
+    # the final playlist: the window (6 s plus one segment), files of the listed segments only
+    final = m3u8.loads((root / "live" / "s.m3u8").read_text())
+    total = sum(s.duration for s in final.segments)
+    assert 6 < total <= 6 + 2.5
+    listed = {s.uri for s in final.segments}
+    on_disk = {p for p in os.listdir(root / "live") if p.endswith(".ts")}
+    assert on_disk == listed, "hls_cleanup keeps exactly the listed segments"
+    assert not [p for p in os.listdir(root / "live") if p.endswith(".tmp")]
+    for s in final.segments:
+        assert s.uri == f"s-{s.uri.split('-')[1]}" and s.uri.endswith(".ts")
+        assert s.duration <= 2 + 0.05 or s is final.segments[-1]
+        check_segment(str(root / "live" / s.uri), s.duration)
+    # media sequences: consecutive segment numbers
+    numbers = [int(s.uri[2:-3]) for s in final.segments]
+    assert numbers == list(range(final.media_sequence, final.media_sequence + len(numbers)))
+
+
+def test_hls_dispose_and_republish(make_server, procs, short_flv, tmp_path):
+    root = tmp_path / "html"  # http_server.dir itself
+    srv = make_server(vhost_extra=hls_block(root, fragment=1, window=20, dispose=2))
+    m3u8_path = root / "live" / "s.m3u8"
+    procs(publish_args(short_flv, rtmp_url(srv))).wait(60)
+    wait_until(lambda: srv.hls.streams["/live/s"].output.stopped, 10, what="hls output ended")
+    first = m3u8.loads(m3u8_path.read_text())
+    n1 = len(first.segments)
+    assert n1 >= 3 and first.media_sequence == 0  # 6 s, a keyframe every 2 s
+    # a republish within hls_dispose continues the playlist, with a discontinuity
+    procs(publish_args(short_flv, rtmp_url(srv))).wait(60)
+    wait_until(lambda: srv.hls.streams["/live/s"].output.stopped, 10, what="hls output ended")
+    text = m3u8_path.read_text()
+    second = m3u8.loads(text)
+    assert second.media_sequence == 0 and len(second.segments) > n1
+    assert second.segments[n1].discontinuity and not any(s.discontinuity for s in second.segments[1:n1])
+    assert second.segments[n1].uri == f"s-{n1}.ts"
+    status, headers, _ = http_get(srv.http_port, "/live/s.m3u8")
+    assert status == 200 and headers["cache-control"] == "no-cache"
+    # hls_dispose seconds later the playlist and every segment are gone
+    t0 = time.monotonic()
+    wait_until(lambda: not m3u8_path.exists(), 6, what="playlist disposed")
+    assert time.monotonic() - t0 >= 1.0
+    wait_until(lambda: not [p for p in os.listdir(root / "live")], 3, what="segments disposed")
+    # after that a publish starts at 0 again
+    procs(publish_args(short_flv, rtmp_url(srv)))
+    wait_until(lambda: m3u8_path.exists(), 15, what="new playlist")
+    fresh = m3u8.loads(m3u8_path.read_text())
+    assert fresh.media_sequence == 0 and fresh.segments[0].uri == "s-0.ts"
+
+
+def test_hls_unsafe_stream_name_writes_nothing_outside(make_server, procs, short_flv, tmp_path):
+    root = tmp_path / "deep" / "hls"
+    srv = make_server(vhost_extra=hls_block(root))
+    args = publish_args(short_flv, rtmp_url(srv, "/live"), loop=True)
+    args[-1:-1] = ["-rtmp_playpath", "../../evil"]
+    procs(args)
+    src = wait_until(lambda: next((s for s in srv.sources.sources.values() if s.publishing), None), 10,
+                     what="publish")
+    assert ".." in src.req.stream
+    gevent.sleep(3)  # more than a fragment: a segment would have been cut
+    assert src.publishing, "the publish goes on"
+    found = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs if "evil" in f]
+    assert found == []
+    assert not root.exists() or not any(root.rglob("*"))
+
+
+def test_hls_with_http_ts_is_a_config_error():
+    text = ("listen 1935;\nvhost v {\n    hls { enabled on; }\n"
+            "    http_remux { enabled on; mount [vhost]/[app]/[stream].ts; }\n}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(text=text, name="x.conf", env={})
+    assert str(e.value) == ('x.conf:4: vhost "v": hls and the http_remux mount "[vhost]/[app]/[stream].ts" (HTTP-TS) '
+                            'cannot be enabled together; turn one of them off')
+    # either one alone is fine
+    load_config(text=text.replace("hls { enabled on; }", "hls { enabled off; }"), name="x.conf", env={})
+    load_config(text=text.replace(".ts;", ".flv;"), name="x.conf", env={})
