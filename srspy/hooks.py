@@ -16,7 +16,8 @@ server allows with HTTP 200 or 201 and a body of ``0`` or a JSON object whose in
 within ``http_hooks.timeout``) refuses, and the first refusal stops the chain. A refusal
 raises AccessDenied naming the URL and the reason. on_close, on_unpublish and on_stop
 only notify: they run in their own greenlet, so they never delay a teardown nor block
-another connection, and their failures are logged.
+another connection, and their failures are logged. on_hls (a segment was listed, posted
+by app/hls.py) notifies the same way: it never delays the segmenter nor the publisher.
 
 Embedders register Python callables for the same events, without any HTTP server::
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -45,7 +47,7 @@ from .errors import ERROR_HTTP_HOOK_REJECT, AccessDenied
 from .log import spawn_with_context
 
 DECIDING = ("on_connect", "on_publish", "on_play")
-NOTIFYING = ("on_close", "on_unpublish", "on_stop")
+NOTIFYING = ("on_close", "on_unpublish", "on_stop", "on_hls")
 EVENTS = DECIDING + NOTIFYING
 DEFAULT_TIMEOUT = 30.0  # SRS's HTTP client timeout for hooks
 MAX_RESPONSE = 64 * 1024  # a hook answer is a few bytes; never read more than this
@@ -177,6 +179,11 @@ class Hooks:
         elif action == "on_play":
             ev.update(stream=req.stream_name, tcUrl=req.tc_url, param=req.param, pageUrl=req.page_url)
             self._stream_ids(ev, req)
+        elif action == "on_hls":
+            ev.update(tcUrl=req.tc_url, stream=req.stream_name, param=req.param, duration=extra["duration"],
+                      cwd=os.getcwd(), file=extra["file"], url=extra["url"], m3u8=extra["m3u8"],
+                      m3u8_url=extra["m3u8_url"], seq_no=extra["seq_no"])
+            self._stream_ids(ev, req)
         else:  # on_publish, on_unpublish, on_stop
             ev.update(tcUrl=req.tc_url, stream=req.stream_name, param=req.param)
             self._stream_ids(ev, req)
@@ -200,6 +207,12 @@ class Hooks:
 
     def on_stop(self, req, cid: str):
         self._notify("on_stop", req, cid)
+
+    def on_hls(self, req, cid: str, duration: float, file: str, url: str, m3u8: str, m3u8_url: str, seq_no: int):
+        """A segment was listed: ``file`` its path, ``url`` its URI (relative ones prefixed
+        with ``m3u8_url``'s directory, as SRS), ``duration`` in seconds."""
+        self._notify("on_hls", req, cid, duration=duration, file=file, url=url, m3u8=m3u8, m3u8_url=m3u8_url,
+                     seq_no=seq_no)
 
     # -- machinery -------------------------------------------------------------------------------
     def _decide(self, action: str, req, cid: str) -> None:

@@ -111,6 +111,7 @@ class HlsOutput(HubOutput):
         self.state = state
         self.continued = continued
         self.epoch = source.epoch
+        self.cid = getattr(source.publisher, "cid", "") or ""  # the publisher's, for on_hls
         self.utc = bool(self.server.config.root.get("utc_time"))
         self.root = conf["hls_path"]
         self.segmenter = Segmenter(conf["hls_fragment"], conf["hls_td_ratio"], conf["hls_aof_ratio"],
@@ -279,7 +280,6 @@ class HlsOutputs:
         self.server = server
         self.streams: dict[str, HlsStream] = {}
         self.mounted: set = set()
-        self.on_hls = None  # f(output, close_event, file, uri): a segment was listed
 
     def __call__(self, source) -> list:
         found = self.server.config.resolve_vhost(source.req.vhost)
@@ -341,8 +341,17 @@ class HlsOutputs:
 
     # -- from the outputs ------------------------------------------------------------------------
     def on_segment(self, out: HlsOutput, ev: SegmentClose, final: str, uri: str) -> None:
-        if self.on_hls is not None:
-            self.on_hls(out, ev, final, uri)
+        """A segment was listed: the on_hls hook (its own greenlet, never waited for)."""
+        hooks = getattr(self.server, "hooks", None)
+        if hooks is None:
+            return
+        m3u8_url = out.state.m3u8
+        url = uri
+        if not uri.startswith(("http://", "https://")):
+            base = os.path.dirname(m3u8_url)
+            url = f"{base}/{uri}" if base else uri
+        hooks.on_hls(out.req, out.cid, round(ev.duration / 1000, 3), final, url, os.path.join(out.root, m3u8_url),
+                     m3u8_url, ev.seq)
 
     def on_output_end(self, out: HlsOutput) -> None:
         """A publish's HLS ended: arm the stream's dispose timer."""

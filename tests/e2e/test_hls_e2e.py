@@ -12,6 +12,7 @@ import m3u8
 import pytest
 from gevent import subprocess
 from helpers.flvclient import http_get
+from helpers.hookserver import HookServer
 from helpers.media import publish_args, wait_published, wait_until
 from helpers.net import rtmp_url
 
@@ -166,3 +167,34 @@ def test_hls_with_http_ts_is_a_config_error():
     # either one alone is fine
     load_config(text=text.replace("hls { enabled on; }", "hls { enabled off; }"), name="x.conf", env={})
     load_config(text=text.replace(".ts;", ".flv;"), name="x.conf", env={})
+
+
+ON_HLS_FIELDS = ["server_id", "service_id", "action", "client_id", "ip", "vhost", "app", "tcUrl", "stream", "param",
+                 "duration", "cwd", "file", "url", "m3u8", "m3u8_url", "seq_no", "stream_url", "stream_id"]
+
+
+def test_on_hls_hook_per_listed_segment(make_server, procs, short_flv, tmp_path):
+    hooks = HookServer()
+    try:
+        root = tmp_path / "html"
+        srv = make_server(vhost_extra=hls_block(root, fragment=1, window=20) +
+                          f" http_hooks {{ enabled on; on_hls {hooks.url('/ok')}; }}")
+        procs(publish_args(short_flv, rtmp_url(srv, "/live/s?k=v"))).wait(60)
+        wait_until(lambda: srv.hls.streams["/live/s"].output.stopped, 10, what="hls output ended")
+        final = m3u8.loads((root / "live" / "s.m3u8").read_text())
+        wait_until(lambda: len(hooks.events("on_hls")) == len(final.segments), 10, what="an on_hls per segment")
+        evs = hooks.events("on_hls")
+        for ev, seg in zip(evs, final.segments):
+            # stream_id while the stream is in the statistics (the last segment closes after unpublish)
+            assert list(ev) in (ON_HLS_FIELDS, ON_HLS_FIELDS[:-1])
+            assert ev["action"] == "on_hls" and ev["app"] == "live" and ev["stream"] == "s" and ev["param"] == "?k=v"
+            assert ev["vhost"] == "__defaultVhost__" and ev["client_id"] and ev["stream_url"] == "/live/s"
+            assert ev["url"] == f"live/{seg.uri}" and ev["m3u8_url"] == "live/s.m3u8"
+            assert ev["file"] == os.path.join(str(root), "live", seg.uri) and os.path.isfile(ev["file"])
+            assert ev["m3u8"] == os.path.join(str(root), "live", "s.m3u8") and ev["cwd"] == os.getcwd()
+            assert ev["seq_no"] == int(seg.uri[2:-3]) and abs(ev["duration"] - seg.duration) < 0.0015
+        assert [ev["seq_no"] for ev in evs] == list(range(len(evs)))
+        assert len({ev["client_id"] for ev in evs}) == 1
+        assert list(evs[0]) == ON_HLS_FIELDS
+    finally:
+        hooks.close()
