@@ -39,11 +39,10 @@ from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_
 from ..hls.segmenter import Media, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from ..http.static import FileServer
 from ..kernel.ts import TsMuxer, starts_with_psi
-from ..live.hub import HubOutput
+from .file_output import FileOutput, run_blocking
 from ..pathvars import UnsafeNameError, check_name, expand_stream
 
 FLUSH_BYTES = 256 * 1024  # a segment's bytes go to its .tmp file in chunks of about this size
-WAIT_S = 1.0
 
 
 # ---------------------------------------------------------------- file work (threadpool)
@@ -77,11 +76,6 @@ def _unlink_all(paths: list) -> None:
             pass
 
 
-def _run(fn, *args):
-    """``fn(*args)`` in gevent's threadpool; the calling greenlet waits, the hub does not."""
-    return gevent.get_hub().threadpool.apply(fn, args)
-
-
 # ---------------------------------------------------------------- per-stream state
 
 class HlsStream:
@@ -99,32 +93,23 @@ class HlsStream:
         self.dispose_files: dict = {}  # segment URI -> path, of the listed segments
 
 
-class HlsOutput(HubOutput):
+class HlsOutput(FileOutput):
     """Segments one publish of a stream into TS files and its playlist."""
 
+    kind = "hls"
+
     def __init__(self, factory, source, conf: dict, state: HlsStream, continued: bool):
+        super().__init__(factory.server, source)
         self.factory = factory
-        self.server = factory.server
-        self.source = source
-        self.req = source.req
         self.conf = conf
         self.state = state
         self.continued = continued
-        self.epoch = source.epoch
-        self.cid = getattr(source.publisher, "cid", "") or ""  # the publisher's, for on_hls
-        self.utc = bool(self.server.config.root.get("utc_time"))
         self.root = conf["hls_path"]
         self.segmenter = Segmenter(conf["hls_fragment"], conf["hls_td_ratio"], conf["hls_aof_ratio"],
                                    conf["hls_wait_keyframe"], sequence=state.sequence)
         if continued:
             self.segmenter.discontinuity()
         self.muxer = TsMuxer()
-        self.consumer = None
-        self.greenlet = None
-        self.stopping = False
-        self.stopped = False
-        self.failed = False
-        self.dropped = 0
         # the open segment
         self.file = None
         self.tmp_path = ""
@@ -136,66 +121,19 @@ class HlsOutput(HubOutput):
     def __repr__(self) -> str:
         return f"HlsOutput({self.state.url})"
 
-    # -- HubOutput ------------------------------------------------------------------------
     def start(self, source=None) -> None:
         logger.info("hls: {} to {} (fragment {:g}s, window {:g}s)", self.source.url,
                     os.path.join(self.root, self.state.m3u8), self.conf["hls_fragment"], self.conf["hls_window"])
-        self.greenlet = gevent.spawn(self._cycle)
+        super().start(source)
 
-    def stop(self, drain_s: float = 0.0) -> None:
-        """End the publish's last segment (with what is still queued) and list it."""
-        if self.stopping:
-            return
-        self.stopping = True
-        c = self.consumer
-        if c is not None:
-            c.wakeup()
+    def _discontinuity(self) -> None:
+        self.segmenter.discontinuity()
 
-    def join(self, timeout: float | None = None) -> None:
-        g = self.greenlet
-        if g is not None and g is not gevent.getcurrent():
-            g.join(timeout)
+    def _end(self) -> None:
+        self._events(self.segmenter.close())
 
-    # -- the loop -------------------------------------------------------------------------
-    def _alive(self) -> bool:
-        src = self.source
-        return not self.stopping and src.publishing and src.epoch == self.epoch
-
-    def _cycle(self) -> None:
-        play = self.conf_play()
-        consumer = self.source.create_consumer(play["mw_msgs"], play["mw_latency"], owner=self, player=False)
-        self.consumer = consumer
-        try:
-            self.source.consumer_dumps(consumer)
-            while True:
-                alive = self._alive()
-                if alive:
-                    consumer.wait(WAIT_S)
-                    consumer.pop_events()
-                if self.source.epoch != self.epoch:
-                    break  # a new publish: its messages are the next output's
-                msgs = consumer.dump()
-                if consumer.dropped != self.dropped:
-                    self.dropped = consumer.dropped
-                    self.segmenter.discontinuity()  # it fell behind: messages are missing
-                if msgs:
-                    self._feed(msgs)
-                elif not alive:
-                    break
-            self._events(self.segmenter.close())
-        except (OSError, SrsError) as e:
-            self.failed = True
-            logger.error("hls: {} stopped: {}", self.state.url, e)
-            self._abort()
-        finally:
-            self.consumer = None
-            consumer.dispose()
-            self.stopped = True
-            self.factory.on_output_end(self)
-
-    def conf_play(self) -> dict:
-        found = self.server.config.resolve_vhost(self.req.vhost)
-        return found[1]["play"] if found else {"mw_msgs": 8, "mw_latency": 350}
+    def _ended(self) -> None:
+        self.factory.on_output_end(self)
 
     def _feed(self, msgs: list) -> None:
         now = time.time()
@@ -203,7 +141,7 @@ class HlsOutput(HubOutput):
             self._events(self.segmenter.feed(m, now))
         if len(self.buf) >= FLUSH_BYTES and self.file is not None:
             data, self.buf = bytes(self.buf), bytearray()
-            _run(self.file.write, data)
+            run_blocking(self.file.write, data)
 
     def _events(self, events: list) -> None:
         for ev in events:
@@ -229,7 +167,7 @@ class HlsOutput(HubOutput):
                                      self.utc)
         self.tmp_path = os.path.join(self.root, self.rel_name)
         self.factory.check_inside(self.root, self.tmp_path)
-        self.file = _run(_open_tmp, self.tmp_path)
+        self.file = run_blocking(_open_tmp, self.tmp_path)
         self.discontinuity = ev.discontinuity
         self.buf = bytearray()
         self.need_psi = True
@@ -240,14 +178,14 @@ class HlsOutput(HubOutput):
             return
         data, self.buf = bytes(self.buf), bytearray()
         if data:
-            _run(f.write, data)
+            run_blocking(f.write, data)
         tmp = self.tmp_path + ".tmp"
         if not ev.keep:
-            _run(_finish_segment, f, tmp, None)
+            run_blocking(_finish_segment, f, tmp, None)
             return
         rel = fill_duration(self.rel_name, ev.duration)
         final = os.path.join(self.root, rel)
-        _run(_finish_segment, f, tmp, final)
+        run_blocking(_finish_segment, f, tmp, final)
         st = self.state
         pl = st.playlist
         if pl.td is None:
@@ -257,17 +195,17 @@ class HlsOutput(HubOutput):
         st.dispose_files[uri] = final
         removed = pl.add(Segment(ev.seq, ev.duration, uri, self.discontinuity))
         st.sequence = ev.seq + 1
-        _run(_write_text, os.path.join(self.root, st.m3u8), pl.text())
+        run_blocking(_write_text, os.path.join(self.root, st.m3u8), pl.text())
         gone = [st.dispose_files.pop(s.uri) for s in removed if s.uri in st.dispose_files]
         if gone and self.conf["hls_cleanup"]:
-            _run(_unlink_all, gone)
+            run_blocking(_unlink_all, gone)
         self.factory.on_segment(self, ev, final, uri)
 
     def _abort(self) -> None:
         f, self.file = self.file, None
         if f is not None:
             try:
-                _run(_finish_segment, f, self.tmp_path + ".tmp", None)
+                run_blocking(_finish_segment, f, self.tmp_path + ".tmp", None)
             except OSError:
                 pass
 
@@ -370,7 +308,7 @@ class HlsOutputs:
         files = list(st.dispose_files.values()) + [os.path.join(root, st.m3u8)]
         logger.info("hls: {} disposed, {} files deleted", st.url, len(files))
         try:
-            _run(_unlink_all, files)
+            run_blocking(_unlink_all, files)
         except OSError as e:
             logger.warning("hls: dispose of {} failed: {}", st.url, e)
 
