@@ -17,7 +17,8 @@ within ``http_hooks.timeout``) refuses, and the first refusal stops the chain. A
 raises AccessDenied naming the URL and the reason. on_close, on_unpublish and on_stop
 only notify: they run in their own greenlet, so they never delay a teardown nor block
 another connection, and their failures are logged. on_hls (a segment was listed, posted
-by app/hls.py) notifies the same way: it never delays the segmenter nor the publisher.
+by app/hls.py) and on_dvr (a recording was renamed, app/dvr.py) notify the same way: they
+never delay the writer nor the publisher.
 
 Embedders register Python callables for the same events, without any HTTP server::
 
@@ -47,7 +48,7 @@ from .errors import ERROR_HTTP_HOOK_REJECT, AccessDenied
 from .log import spawn_with_context
 
 DECIDING = ("on_connect", "on_publish", "on_play")
-NOTIFYING = ("on_close", "on_unpublish", "on_stop", "on_hls")
+NOTIFYING = ("on_close", "on_unpublish", "on_stop", "on_hls", "on_dvr")
 EVENTS = DECIDING + NOTIFYING
 DEFAULT_TIMEOUT = 30.0  # SRS's HTTP client timeout for hooks
 MAX_RESPONSE = 64 * 1024  # a hook answer is a few bytes; never read more than this
@@ -184,6 +185,9 @@ class Hooks:
                       cwd=os.getcwd(), file=extra["file"], url=extra["url"], m3u8=extra["m3u8"],
                       m3u8_url=extra["m3u8_url"], seq_no=extra["seq_no"])
             self._stream_ids(ev, req)
+        elif action == "on_dvr":
+            ev.update(tcUrl=req.tc_url, stream=req.stream_name, param=req.param, cwd=os.getcwd(), file=extra["file"])
+            self._stream_ids(ev, req)
         else:  # on_publish, on_unpublish, on_stop
             ev.update(tcUrl=req.tc_url, stream=req.stream_name, param=req.param)
             self._stream_ids(ev, req)
@@ -213,6 +217,10 @@ class Hooks:
         with ``m3u8_url``'s directory, as SRS), ``duration`` in seconds."""
         self._notify("on_hls", req, cid, duration=duration, file=file, url=url, m3u8=m3u8, m3u8_url=m3u8_url,
                      seq_no=seq_no)
+
+    def on_dvr(self, req, cid: str, file: str):
+        """A recording is complete: ``file``, its final path."""
+        self._notify("on_dvr", req, cid, file=file)
 
     # -- machinery -------------------------------------------------------------------------------
     def _decide(self, action: str, req, cid: str) -> None:

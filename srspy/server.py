@@ -30,6 +30,7 @@ from .http.cors import HttpCorsMux
 from .http.server import HttpServer
 from .app.edge import EdgeManager
 from .app.forward import ForwardOutputs
+from .app.dvr import DvrOutputs
 from .app.hls import HlsOutputs
 from .app import pages
 from .app.http_stream import HttpStreamServer
@@ -75,6 +76,8 @@ class Server:
         self.sources.add_output_factory(ForwardOutputs(self))
         self.hls = HlsOutputs(self)
         self.sources.add_output_factory(self.hls)
+        self.dvr = DvrOutputs(self)
+        self.sources.add_output_factory(self.dvr)
         auth = config.root["http_api"]["auth"]
         self.auth_mux = HttpAuthMux(self.http, auth["enabled"], auth["username"], auth["password"])
         self.cors_mux = HttpCorsMux(self.auth_mux, http_conf["crossdomain"])
