@@ -16,6 +16,11 @@ A stream's HLS state (sequence numbers, the playlist, its files) outlives the pu
 with a discontinuity; after that the m3u8 and the segments are deleted and the next
 publish starts again at 0 (``hls_dispose 0``: never deleted, always continued).
 
+``hls_use_fmp4 on``: the segments are fragmented MP4 instead (``hls_fmp4_file``, one
+``moof``+``mdat`` each, 90 kHz like TS) after an init segment (``hls_init_file``, written
+at the stream's first frame, listed as EXT-X-MAP; EXT-X-VERSION 6). The init segment is
+not rewritten when a sequence header changes mid-publish (a republish writes it again).
+
 An app or stream name that cannot be a path (``..``, ``/`` in the stream, NUL) gets no
 HLS: one error is logged and the publish goes on.
 
@@ -38,6 +43,7 @@ from ..errors import SrsError
 from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_name, target_duration
 from ..hls.segmenter import Media, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from ..http.static import FileServer
+from ..kernel.mp4 import HLS_TIMESCALE, Fragmenter, Mp4Tracks, init_segment
 from ..kernel.ts import TsMuxer, starts_with_psi
 from .file_output import FileOutput, run_blocking
 from ..pathvars import UnsafeNameError, check_name, expand_stream
@@ -52,11 +58,11 @@ def _open_tmp(path: str):
     return open(path + ".tmp", "wb")
 
 
-def _write_text(path: str, text: str) -> None:
+def _write_bytes(path: str, data: bytes) -> None:
     """``path`` replaced atomically: written as ``path.tmp``, then renamed."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+    with open(path + ".tmp", "wb") as f:
+        f.write(data)
     os.replace(path + ".tmp", path)
 
 
@@ -110,6 +116,11 @@ class HlsOutput(FileOutput):
         if continued:
             self.segmenter.discontinuity()
         self.muxer = TsMuxer()
+        # fMP4 (hls_use_fmp4): the tracks, and the fragment of the open segment
+        self.fmp4 = bool(conf["hls_use_fmp4"])
+        self.tracks = Mp4Tracks()
+        self.frag: Fragmenter | None = None
+        self.seg_start = 0
         # the open segment
         self.file = None
         self.tmp_path = ""
@@ -145,7 +156,9 @@ class HlsOutput(FileOutput):
 
     def _events(self, events: list) -> None:
         for ev in events:
-            if isinstance(ev, Media):
+            if isinstance(ev, Media) and self.fmp4:
+                self._sample(ev.msg)
+            elif isinstance(ev, Media):
                 data = self.muxer.mux(ev.msg)
                 if data:
                     if self.need_psi:
@@ -158,12 +171,41 @@ class HlsOutput(FileOutput):
             elif isinstance(ev, SegmentClose):
                 self._close(ev)
             elif isinstance(ev, SequenceHeader):
-                self.muxer.mux(ev.msg)  # the codec configuration; no bytes of its own
+                if self.fmp4:
+                    self.tracks.on_message(ev.msg)
+                else:
+                    self.muxer.mux(ev.msg)  # the codec configuration; no bytes of its own
+
+    def _sample(self, msg) -> None:
+        """fMP4: a frame joins the open segment's fragment; the first one writes the init
+        segment (the tracks the stream has by then)."""
+        got = self.tracks.on_message(msg)
+        if got is None or got[1] is None:
+            return
+        track, sample = got
+        if self.frag is None:
+            self._write_init()
+        if track.track_id in self.frag.tracks:
+            self.frag.add(track, sample)
+
+    def _write_init(self) -> None:
+        req = self.req
+        rel = expand_stream(self.conf["hls_init_file"], req.vhost, req.app, req.stream)
+        path = os.path.join(self.root, rel)
+        self.factory.check_inside(self.root, path)
+        tracks = self.tracks.tracks
+        run_blocking(_write_bytes, path, init_segment(tracks, HLS_TIMESCALE))
+        self.frag = Fragmenter(tracks, HLS_TIMESCALE)
+        st = self.state
+        uri = entry_uri(rel, st.m3u8, self.conf["hls_entry_prefix"])
+        st.playlist.map_uri = uri
+        st.dispose_files[uri] = path
 
     # -- segments ---------------------------------------------------------------------------
     def _open(self, ev: SegmentOpen) -> None:
         req = self.req
-        self.rel_name = segment_name(self.conf["hls_ts_file"], req.vhost, req.app, req.stream, ev.seq, time.time(),
+        template = self.conf["hls_fmp4_file"] if self.fmp4 else self.conf["hls_ts_file"]
+        self.rel_name = segment_name(template, req.vhost, req.app, req.stream, ev.seq, time.time(),
                                      self.utc)
         self.tmp_path = os.path.join(self.root, self.rel_name)
         self.factory.check_inside(self.root, self.tmp_path)
@@ -171,11 +213,14 @@ class HlsOutput(FileOutput):
         self.discontinuity = ev.discontinuity
         self.buf = bytearray()
         self.need_psi = True
+        self.seg_start = ev.dts
 
     def _close(self, ev: SegmentClose) -> None:
         f, self.file = self.file, None
         if f is None:
             return
+        if self.frag is not None:
+            self.buf += self.frag.fragment(self.seg_start + ev.duration)  # fMP4: one moof+mdat
         data, self.buf = bytes(self.buf), bytearray()
         if data:
             run_blocking(f.write, data)
@@ -195,7 +240,7 @@ class HlsOutput(FileOutput):
         st.dispose_files[uri] = final
         removed = pl.add(Segment(ev.seq, ev.duration, uri, self.discontinuity))
         st.sequence = ev.seq + 1
-        run_blocking(_write_text, os.path.join(self.root, st.m3u8), pl.text())
+        run_blocking(_write_bytes, os.path.join(self.root, st.m3u8), pl.text().encode())
         gone = [st.dispose_files.pop(s.uri) for s in removed if s.uri in st.dispose_files]
         if gone and self.conf["hls_cleanup"]:
             run_blocking(_unlink_all, gone)
@@ -224,8 +269,6 @@ class HlsOutputs:
         if not found or not found[1]["hls"]["enabled"]:
             return []
         conf = found[1]["hls"]
-        if conf["hls_use_fmp4"]:
-            logger.warning("hls: {}: hls_use_fmp4 is not supported yet, writing TS segments", source.url)
         req = source.req
         try:
             check_name("app", req.app)

@@ -198,3 +198,33 @@ def test_on_hls_hook_per_listed_segment(make_server, procs, short_flv, tmp_path)
         assert list(evs[0]) == ON_HLS_FIELDS
     finally:
         hooks.close()
+
+
+def test_hls_fmp4_segments(make_server, procs, short_flv, tmp_path):
+    root = tmp_path / "html"
+    srv = make_server(vhost_extra=hls_block(root, fragment=2, window=60).replace("enabled on;",
+                                                                                  "enabled on; hls_use_fmp4 on;"))
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    m3u8_path = root / "live" / "s.m3u8"
+    wait_until(lambda: m3u8_path.exists() and len(m3u8.loads(m3u8_path.read_text()).segments) >= 2, 20,
+               what="two fMP4 segments")
+    status, headers, body = http_get(srv.http_port, "/live/s.m3u8")
+    assert status == 200
+    pl = m3u8.loads(body.decode())
+    assert pl.version == 6 and pl.target_duration == 2
+    assert [m.uri for m in pl.segment_map] == ["s-init.mp4"]
+    assert "#EXT-X-MAP:URI=\"s-init.mp4\"" in body.decode()
+    init = (root / "live" / "s-init.mp4").read_bytes()
+    assert init[4:8] == b"ftyp"
+    for i, s in enumerate(pl.segments):
+        assert s.uri == f"s-{i}.m4s"
+        data = (root / "live" / s.uri).read_bytes()
+        assert data[4:8] == b"moof"
+        whole = tmp_path / f"whole-{i}.mp4"
+        whole.write_bytes(init + data)
+        check_segment(str(whole), s.duration)
+    status, headers, _ = http_get(srv.http_port, f"/live/{pl.segments[0].uri}")
+    assert status == 200 and headers["content-type"] == "video/iso.segment" and headers["cache-control"].startswith("max-age=")
+    play = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", f"http://127.0.0.1:{srv.http_port}/live/s.m3u8",
+                           "-t", "4", "-f", "null", "-"], capture_output=True, timeout=60)
+    assert play.returncode == 0 and play.stderr.strip() == b"", play.stderr[-2000:]
