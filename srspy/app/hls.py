@@ -46,6 +46,7 @@ from ..http.static import FileServer
 from ..kernel.mp4 import HLS_TIMESCALE, Fragmenter, Mp4Tracks, init_segment
 from ..kernel.ts import TsMuxer, starts_with_psi
 from .file_output import FileOutput, run_blocking
+from .hls_play import HlsPlaylist, playlist_path
 from ..pathvars import UnsafeNameError, check_name, expand_stream
 
 FLUSH_BYTES = 256 * 1024  # a segment's bytes go to its .tmp file in chunks of about this size
@@ -87,7 +88,7 @@ def _unlink_all(paths: list) -> None:
 class HlsStream:
     """What outlives a publish: the next sequence number, the playlist, the dispose timer."""
 
-    __slots__ = ("url", "m3u8", "playlist", "sequence", "output", "timer", "dispose_files")
+    __slots__ = ("url", "m3u8", "playlist", "sequence", "output", "timer", "dispose_files", "play")
 
     def __init__(self, url: str, m3u8: str, playlist: Playlist):
         self.url = url
@@ -97,6 +98,7 @@ class HlsStream:
         self.output = None  # the HlsOutput writing it now, or the last one
         self.timer = None  # the dispose timer while unpublished
         self.dispose_files: dict = {}  # segment URI -> path, of the listed segments
+        self.play: HlsPlaylist | None = None  # the hls_ctx handler of its playlist URL
 
 
 class HlsOutput(FileOutput):
@@ -281,6 +283,8 @@ class HlsOutputs:
         url = source.url
         st = self.streams.get(url)
         continued = st is not None
+        if st is not None and st.m3u8 != m3u8:
+            self._unmount_playlist(st)
         if st is None or st.m3u8 != m3u8:
             st = self.streams[url] = HlsStream(url, m3u8, Playlist(conf["hls_window"]))
             continued = False
@@ -294,6 +298,8 @@ class HlsOutputs:
         out = HlsOutput(self, source, conf, st, continued)
         st.output = out
         self._mount(req.app, conf["hls_path"])
+        if conf["hls_ctx"] and st.play is None:
+            self._mount_playlist(st, conf)
         return [out]
 
     @staticmethod
@@ -319,6 +325,25 @@ class HlsOutputs:
             logger.warning("hls: cannot serve {} at {}: {}", hls_path, pattern, e)
             return
         self.mounted.add(pattern)
+
+    def _mount_playlist(self, st: HlsStream, conf: dict) -> None:
+        """``hls_ctx on``: the playlist's URL answers with play sessions (app/hls_play.py)."""
+        http = getattr(self.server, "http", None)
+        if http is None:
+            return
+        play = HlsPlaylist(self.server, playlist_path(st.m3u8), os.path.join(conf["hls_path"], st.m3u8), conf)
+        try:
+            http.stream_mux.handle(play.path, play)
+        except SrsError as e:
+            logger.warning("hls: no play sessions at {}: {}", play.path, e)
+            return
+        st.play = play
+
+    def _unmount_playlist(self, st: HlsStream) -> None:
+        play, st.play = st.play, None
+        if play is not None:
+            self.server.http.stream_mux.unhandle(play.path)
+            play.close()
 
     # -- from the outputs ------------------------------------------------------------------------
     def on_segment(self, out: HlsOutput, ev: SegmentClose, final: str, uri: str) -> None:
@@ -348,6 +373,7 @@ class HlsOutputs:
             return
         del self.streams[st.url]
         st.timer = None
+        self._unmount_playlist(st)
         files = list(st.dispose_files.values()) + [os.path.join(root, st.m3u8)]
         logger.info("hls: {} disposed, {} files deleted", st.url, len(files))
         try:

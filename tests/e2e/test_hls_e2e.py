@@ -21,9 +21,9 @@ from srspy.config import ConfigError, load_config
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 
-def hls_block(path, fragment=2, window=6, dispose=120, cleanup="on") -> str:
+def hls_block(path, fragment=2, window=6, dispose=120, cleanup="on", ctx="on") -> str:
     return (f"hls {{ enabled on; hls_path {path}; hls_fragment {fragment}; hls_window {window}; "
-            f"hls_dispose {dispose}; hls_cleanup {cleanup}; }}")
+            f"hls_dispose {dispose}; hls_cleanup {cleanup}; hls_ctx {ctx}; }}")
 
 
 def probe_json(path: str, *extra) -> dict:
@@ -67,15 +67,32 @@ def check_segment(path: str, extinf: float) -> None:
 
 def test_hls_live_segments_playlist_and_http(make_server, procs, av_flv, tmp_path):
     root = tmp_path / "hlsroot"  # not http_server.dir: served by the app's mount
-    srv = make_server(vhost_extra=hls_block(root))
+    srv = make_server(vhost_extra=hls_block(root), extra="http_api { enabled on; listen 0; }")
     watch = PlaylistWatch(root / "live" / "s.m3u8")
     pub = procs(publish_args(av_flv, rtmp_url(srv)))
     wait_published(srv)
     wait_until(lambda: (root / "live" / "s.m3u8").exists(), 15, what="first playlist")
-    status, headers, body = http_get(srv.http_port, "/live/s.m3u8")
+    # hls_ctx: the first request opens a session and gets a master playlist pointing at it
+    status, headers, body = http_get(srv.http_port, "/live/s.m3u8?k=v")
+    assert status == 200 and headers["content-type"] == "application/vnd.apple.mpegurl"
+    master = m3u8.loads(body.decode())
+    assert master.is_variant and len(master.playlists) == 1
+    variant = master.playlists[0].uri
+    ctx = variant.split("hls_ctx=")[1].split("&")[0]
+    assert variant == f"/live/s.m3u8?hls_ctx={ctx}&k=v" and len(ctx) == 8
+    status, headers, body = http_get(srv.http_port, variant)
     assert status == 200 and headers["content-type"] == "application/vnd.apple.mpegurl"
     assert headers["cache-control"] == "no-cache"
-    first_uri = m3u8.loads(body.decode()).segments[0].uri
+    media = m3u8.loads(body.decode())
+    assert media.segments and all(s.uri.endswith(f".ts?hls_ctx={ctx}") for s in media.segments)
+    status, _, api = http_get(srv.api_port, "/api/v1/clients/")
+    clients = [c for c in json.loads(api)["clients"] if c["type"] == "hls-play"]
+    assert [(c["id"], c["url"], c["publish"]) for c in clients] == [(ctx, "/live/s", False)]
+    # a session kicked through the API gets 404
+    status, _, _ = http_get(srv.api_port, f"/api/v1/clients/{ctx}", method="DELETE")
+    assert status == 200
+    assert http_get(srv.http_port, variant)[0] == 404
+    first_uri = media.segments[0].uri
     status, headers, seg = http_get(srv.http_port, f"/live/{first_uri}")
     assert status == 200 and headers["content-type"] == "video/MP2T" and headers["cache-control"].startswith("max-age=")
     assert seg[:1] == b"\x47" and len(seg) % 188 == 0
@@ -202,8 +219,8 @@ def test_on_hls_hook_per_listed_segment(make_server, procs, short_flv, tmp_path)
 
 def test_hls_fmp4_segments(make_server, procs, short_flv, tmp_path):
     root = tmp_path / "html"
-    srv = make_server(vhost_extra=hls_block(root, fragment=2, window=60).replace("enabled on;",
-                                                                                  "enabled on; hls_use_fmp4 on;"))
+    srv = make_server(vhost_extra=hls_block(root, fragment=2, window=60, ctx="off").replace(
+        "enabled on;", "enabled on; hls_use_fmp4 on;"))
     procs(publish_args(short_flv, rtmp_url(srv), loop=True))
     m3u8_path = root / "live" / "s.m3u8"
     wait_until(lambda: m3u8_path.exists() and len(m3u8.loads(m3u8_path.read_text()).segments) >= 2, 20,
