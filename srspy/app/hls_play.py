@@ -27,11 +27,11 @@ import time
 import gevent
 from loguru import logger
 
-from ..errors import AccessDenied
 from ..http.mux import write_text
 from ..log import new_cid
 from ..request import request_from_http
 from .file_output import run_blocking
+from .http_stream import admit_player
 
 HLS_PLAY = "hls-play"
 TICK_S = 5.0
@@ -116,13 +116,8 @@ class HlsPlaylist:
         req.vhost, vconf = found
         cid = cid or new_cid()
         session = HlsSession(cid, req)
-        srv.stat.on_client(cid, req, session, HLS_PLAY)
-        try:
-            srv.check_access(vconf, "play", req)
-            srv.hooks.on_play(req, cid)
-        except AccessDenied as e:
-            srv.stat.on_disconnect(cid)
-            logger.warning("hls: play of {} refused: {}", req.stream_url, e)
+        e = admit_player(srv, vconf, req, cid, session, HLS_PLAY)
+        if e is not None:
             return write_text(w, 403, f"Forbidden: {e}\n")
         self.sessions[cid] = session
         logger.info("hls: session {} for {} from {}", cid, req.stream_url, req.ip)

@@ -18,6 +18,13 @@ from srspy.kernel import amf0
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
+
+@pytest.fixture
+def hooks():
+    hs = HookServer()
+    yield hs
+    hs.close()
+
 ON_DVR_FIELDS = ["server_id", "service_id", "action", "client_id", "ip", "vhost", "app", "tcUrl", "stream", "param",
                  "cwd", "file", "stream_url"]
 
@@ -46,32 +53,28 @@ def recorded(d) -> list[str]:
     return sorted(os.path.join(r, f) for r, _, fs in os.walk(d) for f in fs)
 
 
-def test_dvr_session_flv_and_on_dvr(make_server, procs, short_flv, tmp_path):
-    hooks = HookServer()
-    try:
-        rec = tmp_path / "rec"
-        srv = make_server(vhost_extra=dvr_block(f"{rec}/[app]/[stream].[timestamp].flv") +
-                          f" http_hooks {{ enabled on; on_dvr {hooks.url('/ok')}; }}")
-        procs(publish_args(short_flv, rtmp_url(srv, "/live/s?a=b"))).wait(60)
-        wait_until(lambda: srv.dvr.outputs["/live/s"].stopped, 10, what="recording ended")
-        files = recorded(rec)
-        assert len(files) == 1 and files[0].endswith(".flv") and os.path.dirname(files[0]) == str(rec / "live")
-        tags = flv_tags(open(files[0], "rb").read())
-        assert tags[0][0] == 18
-        name, meta = amf0.decode_all(tags[0][2])
-        av = [t for t in tags if t[0] in (8, 9)]
-        stamps = [t[1] for t in av]  # the last tag is not the latest: audio and video interleave
-        assert name == "onMetaData" and meta["duration"] == (max(stamps) - min(stamps)) / 1000
-        assert 5.5 <= meta["duration"] <= 6.5 and meta["filesize"] == os.path.getsize(files[0])
-        assert first_video_is_keyframe(files[0])
-        out = decode(files[0])
-        assert out.returncode == 0 and out.stderr.strip() == b"", out.stderr[-2000:]
-        wait_until(lambda: hooks.events("on_dvr"), 10, what="on_dvr")
-        (ev,) = hooks.events("on_dvr")
-        assert [k for k in ev if k != "stream_id"] == ON_DVR_FIELDS
-        assert ev["file"] == files[0] and ev["stream"] == "s" and ev["param"] == "?a=b" and ev["cwd"] == os.getcwd()
-    finally:
-        hooks.close()
+def test_dvr_session_flv_and_on_dvr(make_server, procs, short_flv, tmp_path, hooks):
+    rec = tmp_path / "rec"
+    srv = make_server(vhost_extra=dvr_block(f"{rec}/[app]/[stream].[timestamp].flv") +
+                      f" http_hooks {{ enabled on; on_dvr {hooks.url('/ok')}; }}")
+    procs(publish_args(short_flv, rtmp_url(srv, "/live/s?a=b"))).wait(60)
+    wait_until(lambda: srv.dvr.outputs["/live/s"].stopped, 10, what="recording ended")
+    files = recorded(rec)
+    assert len(files) == 1 and files[0].endswith(".flv") and os.path.dirname(files[0]) == str(rec / "live")
+    tags = flv_tags(open(files[0], "rb").read())
+    assert tags[0][0] == 18
+    name, meta = amf0.decode_all(tags[0][2])
+    av = [t for t in tags if t[0] in (8, 9)]
+    stamps = [t[1] for t in av]  # the last tag is not the latest: audio and video interleave
+    assert name == "onMetaData" and meta["duration"] == (max(stamps) - min(stamps)) / 1000
+    assert 5.5 <= meta["duration"] <= 6.5 and meta["filesize"] == os.path.getsize(files[0])
+    assert first_video_is_keyframe(files[0])
+    out = decode(files[0])
+    assert out.returncode == 0 and out.stderr.strip() == b"", out.stderr[-2000:]
+    wait_until(lambda: hooks.events("on_dvr"), 10, what="on_dvr")
+    (ev,) = hooks.events("on_dvr")
+    assert [k for k in ev if k != "stream_id"] == ON_DVR_FIELDS
+    assert ev["file"] == files[0] and ev["stream"] == "s" and ev["param"] == "?a=b" and ev["cwd"] == os.getcwd()
 
 
 def test_dvr_segment_plan_fragmented_mp4(make_server, procs, short_flv, tmp_path):

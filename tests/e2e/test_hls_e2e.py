@@ -21,6 +21,13 @@ from srspy.config import ConfigError, load_config
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 
+@pytest.fixture
+def hooks():
+    hs = HookServer()
+    yield hs
+    hs.close()
+
+
 def hls_block(path, fragment=2, window=6, dispose=120, cleanup="on", ctx="on") -> str:
     return (f"hls {{ enabled on; hls_path {path}; hls_fragment {fragment}; hls_window {window}; "
             f"hls_dispose {dispose}; hls_cleanup {cleanup}; hls_ctx {ctx}; }}")
@@ -190,31 +197,27 @@ ON_HLS_FIELDS = ["server_id", "service_id", "action", "client_id", "ip", "vhost"
                  "duration", "cwd", "file", "url", "m3u8", "m3u8_url", "seq_no", "stream_url", "stream_id"]
 
 
-def test_on_hls_hook_per_listed_segment(make_server, procs, short_flv, tmp_path):
-    hooks = HookServer()
-    try:
-        root = tmp_path / "html"
-        srv = make_server(vhost_extra=hls_block(root, fragment=1, window=20) +
-                          f" http_hooks {{ enabled on; on_hls {hooks.url('/ok')}; }}")
-        procs(publish_args(short_flv, rtmp_url(srv, "/live/s?k=v"))).wait(60)
-        wait_until(lambda: srv.hls.streams["/live/s"].output.stopped, 10, what="hls output ended")
-        final = m3u8.loads((root / "live" / "s.m3u8").read_text())
-        wait_until(lambda: len(hooks.events("on_hls")) == len(final.segments), 10, what="an on_hls per segment")
-        evs = hooks.events("on_hls")
-        for ev, seg in zip(evs, final.segments):
-            # stream_id while the stream is in the statistics (the last segment closes after unpublish)
-            assert list(ev) in (ON_HLS_FIELDS, ON_HLS_FIELDS[:-1])
-            assert ev["action"] == "on_hls" and ev["app"] == "live" and ev["stream"] == "s" and ev["param"] == "?k=v"
-            assert ev["vhost"] == "__defaultVhost__" and ev["client_id"] and ev["stream_url"] == "/live/s"
-            assert ev["url"] == f"live/{seg.uri}" and ev["m3u8_url"] == "live/s.m3u8"
-            assert ev["file"] == os.path.join(str(root), "live", seg.uri) and os.path.isfile(ev["file"])
-            assert ev["m3u8"] == os.path.join(str(root), "live", "s.m3u8") and ev["cwd"] == os.getcwd()
-            assert ev["seq_no"] == int(seg.uri[2:-3]) and abs(ev["duration"] - seg.duration) < 0.0015
-        assert [ev["seq_no"] for ev in evs] == list(range(len(evs)))
-        assert len({ev["client_id"] for ev in evs}) == 1
-        assert list(evs[0]) == ON_HLS_FIELDS
-    finally:
-        hooks.close()
+def test_on_hls_hook_per_listed_segment(make_server, procs, short_flv, tmp_path, hooks):
+    root = tmp_path / "html"
+    srv = make_server(vhost_extra=hls_block(root, fragment=1, window=20) +
+                      f" http_hooks {{ enabled on; on_hls {hooks.url('/ok')}; }}")
+    procs(publish_args(short_flv, rtmp_url(srv, "/live/s?k=v"))).wait(60)
+    wait_until(lambda: srv.hls.streams["/live/s"].output.stopped, 10, what="hls output ended")
+    final = m3u8.loads((root / "live" / "s.m3u8").read_text())
+    wait_until(lambda: len(hooks.events("on_hls")) == len(final.segments), 10, what="an on_hls per segment")
+    evs = hooks.events("on_hls")
+    for ev, seg in zip(evs, final.segments):
+        # stream_id while the stream is in the statistics (the last segment closes after unpublish)
+        assert list(ev) in (ON_HLS_FIELDS, ON_HLS_FIELDS[:-1])
+        assert ev["action"] == "on_hls" and ev["app"] == "live" and ev["stream"] == "s" and ev["param"] == "?k=v"
+        assert ev["vhost"] == "__defaultVhost__" and ev["client_id"] and ev["stream_url"] == "/live/s"
+        assert ev["url"] == f"live/{seg.uri}" and ev["m3u8_url"] == "live/s.m3u8"
+        assert ev["file"] == os.path.join(str(root), "live", seg.uri) and os.path.isfile(ev["file"])
+        assert ev["m3u8"] == os.path.join(str(root), "live", "s.m3u8") and ev["cwd"] == os.getcwd()
+        assert ev["seq_no"] == int(seg.uri[2:-3]) and abs(ev["duration"] - seg.duration) < 0.0015
+    assert [ev["seq_no"] for ev in evs] == list(range(len(evs)))
+    assert len({ev["client_id"] for ev in evs}) == 1
+    assert list(evs[0]) == ON_HLS_FIELDS
 
 
 def test_hls_fmp4_segments(make_server, procs, short_flv, tmp_path):
@@ -245,3 +248,28 @@ def test_hls_fmp4_segments(make_server, procs, short_flv, tmp_path):
     play = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", f"http://127.0.0.1:{srv.http_port}/live/s.m3u8",
                            "-t", "4", "-f", "null", "-"], capture_output=True, timeout=60)
     assert play.returncode == 0 and play.stderr.strip() == b"", play.stderr[-2000:]
+
+
+def test_hls_ctx_sessions_refused_and_idle(make_server, procs, short_flv, tmp_path, hooks):
+    root = tmp_path / "html"
+    srv = make_server(vhost_extra=hls_block(root, fragment=1, window=1) +
+                      f" http_hooks {{ enabled on; on_play {hooks.url('/ok')}; on_stop {hooks.url('/ok')}; }}")
+    srv.hooks.register("on_play", lambda ev: "deny" not in ev["param"])
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    wait_until(lambda: (root / "live" / "s.m3u8").exists(), 15, what="first playlist")
+    status, _, body = http_get(srv.http_port, "/live/s.m3u8?deny=1")
+    assert status == 403 and b"refused" in body
+    assert not [c for c in srv.stat.dumps_clients(0, 100) if c["type"] == "hls-play"]
+    status, _, body = http_get(srv.http_port, "/live/s.m3u8")
+    assert status == 200
+    ctx = body.decode().split("hls_ctx=")[1].split()[0]
+    (play,) = hooks.events("on_play")
+    assert play["client_id"] == ctx and play["stream"] == "s" and play["app"] == "live"
+    assert [c["id"] for c in srv.stat.dumps_clients(0, 100) if c["type"] == "hls-play"] == [ctx]
+    # idle for more than 2 * hls_window: the session ends, with on_stop
+    wait_until(lambda: not srv.stat.find_client(ctx), 15, what="idle session ended")
+    wait_until(lambda: hooks.events("on_stop"), 5, what="on_stop")
+    assert [ev["client_id"] for ev in hooks.events("on_stop")] == [ctx]
+    # an unknown id is taken as the session's id (a player that comes back)
+    status, _, body = http_get(srv.http_port, f"/live/s.m3u8?hls_ctx={ctx}")
+    assert status == 200 and f"hls_ctx={ctx}" in body.decode() and srv.stat.find_client(ctx)
