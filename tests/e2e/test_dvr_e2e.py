@@ -135,3 +135,18 @@ def test_dvr_unwritable_path_stops_only_the_recording(make_server, procs, short_
     end = src.log.end
     wait_until(lambda: src.log.end > end + 50, 10, what="the publish goes on")
     assert src.publishing
+
+
+def test_dvr_never_overwrites_a_recording(make_server, procs, short_flv, tmp_path):
+    rec = tmp_path / "rec" / "live"
+    rec.mkdir(parents=True)
+    (rec / "s.flv").write_bytes(b"an older recording")
+    srv = make_server(vhost_extra=dvr_block(f"{tmp_path}/rec/[app]/[stream].flv"))
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    src = wait_published(srv)
+    wait_until(lambda: "/live/s" in srv.dvr.outputs and srv.dvr.outputs["/live/s"].stopped, 10,
+               what="recording refused")
+    assert srv.dvr.outputs["/live/s"].failed
+    assert (rec / "s.flv").read_bytes() == b"an older recording" and sorted(os.listdir(rec)) == ["s.flv"]
+    end = src.log.end
+    wait_until(lambda: src.log.end > end + 50, 10, what="the publish goes on")

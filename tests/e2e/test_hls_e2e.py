@@ -273,3 +273,17 @@ def test_hls_ctx_sessions_refused_and_idle(make_server, procs, short_flv, tmp_pa
     # an unknown id is taken as the session's id (a player that comes back)
     status, _, body = http_get(srv.http_port, f"/live/s.m3u8?hls_ctx={ctx}")
     assert status == 200 and f"hls_ctx={ctx}" in body.decode() and srv.stat.find_client(ctx)
+
+
+def test_hls_unwritable_path_stops_only_hls(make_server, procs, short_flv, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file where HLS wants a directory")
+    srv = make_server(vhost_extra=hls_block(blocker, fragment=1))
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    src = wait_published(srv)
+    wait_until(lambda: "/live/s" in srv.hls.streams and srv.hls.streams["/live/s"].output.stopped, 10,
+               what="hls failed")
+    assert srv.hls.streams["/live/s"].output.failed
+    end = src.log.end
+    wait_until(lambda: src.log.end > end + 50, 10, what="the publish goes on")
+    assert src.publishing and blocker.read_text().startswith("a file")
