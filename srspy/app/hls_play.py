@@ -40,6 +40,13 @@ _SEGMENT_URI = re.compile(r"^([^#\s][^\s?]*\.(?:ts|m4s))(\?(.*))?$", re.MULTILIN
 _CTX = re.compile(r"^[0-9a-zA-Z_-]{1,64}$")
 
 
+def with_ctx(playlist: str, ctx: str) -> str:
+    """Every segment URI line (``.ts``/``.m4s``) of a playlist with ``hls_ctx=<ctx>`` first in
+    its query; tags and other URIs stay as they are."""
+    return _SEGMENT_URI.sub(lambda m: f"{m.group(1)}?hls_ctx={ctx}" + (f"&{m.group(3)}" if m.group(3) else ""),
+                            playlist)
+
+
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as f:
@@ -91,8 +98,7 @@ class HlsPlaylist:
         if text is None:
             return write_text(w, 404, "Not Found")
         if self.conf["hls_ts_ctx"]:
-            text = _SEGMENT_URI.sub(lambda m: f"{m.group(1)}?hls_ctx={ctx}" + (f"&{m.group(3)}" if m.group(3) else ""),
-                                    text)
+            text = with_ctx(text, ctx)
         self._send(w, session, text)
 
     def _send(self, w, session: HlsSession, text: str) -> None:
@@ -158,4 +164,4 @@ def playlist_path(m3u8: str) -> str:
     return "/" + m3u8.lstrip("/").replace(os.sep, "/")
 
 
-__all__ = ["HLS_PLAY", "HlsPlaylist", "HlsSession", "playlist_path"]
+__all__ = ["HLS_PLAY", "HlsPlaylist", "HlsSession", "playlist_path", "with_ctx"]
