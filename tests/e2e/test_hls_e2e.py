@@ -95,6 +95,8 @@ def test_hls_live_segments_playlist_and_http(make_server, procs, av_flv, tmp_pat
     status, _, api = http_get(srv.api_port, "/api/v1/clients/")
     clients = [c for c in json.loads(api)["clients"] if c["type"] == "hls-play"]
     assert [(c["id"], c["url"], c["publish"]) for c in clients] == [(ctx, "/live/s", False)]
+    status, _, api = http_get(srv.api_port, "/api/v1/vhosts/")
+    assert [v["hls"] for v in json.loads(api)["vhosts"]] == [{"enabled": True, "fragment": 2.0}]
     # a session kicked through the API gets 404
     status, _, _ = http_get(srv.api_port, f"/api/v1/clients/{ctx}", method="DELETE")
     assert status == 200
