@@ -358,6 +358,7 @@ class HlsOutputs:
             url = f"{base}/{uri}" if base else uri
         hooks.on_hls(out.req, out.cid, round(ev.duration / 1000, 3), final, url, os.path.join(out.root, m3u8_url),
                      m3u8_url, ev.seq)
+        hooks.on_hls_notify(out.req, url, out.conf["hls_nb_notify"])
 
     def on_output_end(self, out: HlsOutput) -> None:
         """A publish's HLS ended: arm the stream's dispose timer."""

@@ -201,8 +201,9 @@ ON_HLS_FIELDS = ["server_id", "service_id", "action", "client_id", "ip", "vhost"
 
 def test_on_hls_hook_per_listed_segment(make_server, procs, short_flv, tmp_path, hooks):
     root = tmp_path / "html"
+    notify = hooks.url("/notify/[server_id]/[app]/[stream]?ts=[ts_url]&p=[param]")
     srv = make_server(vhost_extra=hls_block(root, fragment=1, window=20) +
-                      f" http_hooks {{ enabled on; on_hls {hooks.url('/ok')}; }}")
+                      f' http_hooks {{ enabled on; on_hls {hooks.url("/ok")}; on_hls_notify "{notify}"; }}')
     procs(publish_args(short_flv, rtmp_url(srv, "/live/s?k=v"))).wait(60)
     wait_until(lambda: srv.hls.streams["/live/s"].output.stopped, 10, what="hls output ended")
     final = m3u8.loads((root / "live" / "s.m3u8").read_text())
@@ -220,6 +221,10 @@ def test_on_hls_hook_per_listed_segment(make_server, procs, short_flv, tmp_path,
     assert [ev["seq_no"] for ev in evs] == list(range(len(evs)))
     assert len({ev["client_id"] for ev in evs}) == 1
     assert list(evs[0]) == ON_HLS_FIELDS
+    # on_hls_notify: a GET per segment, the template's variables filled
+    wait_until(lambda: len(hooks.gets) == len(final.segments), 10, what="an on_hls_notify per segment")
+    sid = evs[0]["server_id"]
+    assert sorted(hooks.gets) == sorted(f"/notify/{sid}/live/s?ts=live/{s.uri}&p=?k=v" for s in final.segments)
 
 
 def test_hls_fmp4_segments(make_server, procs, short_flv, tmp_path):

@@ -9,10 +9,13 @@ from gevent.pywsgi import WSGIServer
 
 class HookServer:
     """Records every POST; answers by path: /ok (0), /okjson ({"code":0}), /one (1),
-    /code1 ({"code":1}), /500, /garbage, /hang (never in time), /slow (2 s, then 0)."""
+    /code1 ({"code":1}), /500, /garbage, /hang (never in time), /slow (2 s, then 0).
+    A GET (on_hls_notify) is recorded in ``gets`` (path and query) and answered 200 with
+    4 KiB."""
 
     def __init__(self):
         self.calls: list[tuple[str, dict, float]] = []
+        self.gets: list[str] = []
         self.server = WSGIServer(("127.0.0.1", 0), self.app, log=None, error_log=None)
         self.server.start()
         self.port = self.server.server_port
@@ -22,6 +25,10 @@ class HookServer:
 
     def app(self, environ, start_response):
         path = environ["PATH_INFO"]
+        if environ["REQUEST_METHOD"] == "GET":
+            self.gets.append(path + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""))
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "4096")])
+            return [b"x" * 4096]
         body = environ["wsgi.input"].read()
         try:
             ev = json.loads(body)
