@@ -40,6 +40,7 @@ import gevent
 from loguru import logger
 
 from ..errors import SrsError
+from ..hls.crypto import encrypt_segment, key_starts, new_key
 from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_name, target_duration
 from ..hls.segmenter import Media, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from ..http.static import FileServer
@@ -123,6 +124,11 @@ class HlsOutput(FileOutput):
         self.tracks = Mp4Tracks()
         self.frag: Fragmenter | None = None
         self.seg_start = 0
+        # hls_keys (TS only): the key in force, and whether the open segment starts it
+        self.keys = bool(conf["hls_keys"]) and not self.fmp4
+        self.key: tuple[bytes, bytes] | None = None  # (key, iv)
+        self.key_uri = ""
+        self.key_new = False
         # the open segment
         self.file = None
         self.tmp_path = ""
@@ -152,7 +158,7 @@ class HlsOutput(FileOutput):
         now = time.time()
         for m in msgs:
             self._events(self.segmenter.feed(m, now))
-        if len(self.buf) >= FLUSH_BYTES and self.file is not None:
+        if len(self.buf) >= FLUSH_BYTES and self.file is not None and not self.keys:
             data, self.buf = bytes(self.buf), bytearray()
             run_blocking(self.file.write, data)
 
@@ -216,6 +222,25 @@ class HlsOutput(FileOutput):
         self.buf = bytearray()
         self.need_psi = True
         self.seg_start = ev.dts
+        self.key_new = False
+        if self.keys and (self.key is None or key_starts(ev.seq, self.conf["hls_fragments_per_key"])):
+            self._new_key(ev.seq)
+
+    def _new_key(self, seq: int) -> None:
+        """A key file of 16 random bytes (hls_key_file under hls_key_file_path); its URI is
+        hls_key_url + the file name as SRS, or relative to the playlist when hls_key_url is
+        empty (SRS would join hls_path, a file path, as the URL)."""
+        req, conf = self.req, self.conf
+        rel = segment_name(conf["hls_key_file"], req.vhost, req.app, req.stream, seq, time.time(), self.utc)
+        kroot = conf["hls_key_file_path"] or self.root
+        path = os.path.join(kroot, rel)
+        self.factory.check_inside(kroot, path)
+        key, iv = new_key()
+        run_blocking(_write_bytes, path, key)
+        self.key = (key, iv)
+        self.key_uri = conf["hls_key_url"] + rel if conf["hls_key_url"] else entry_uri(rel, self.state.m3u8)
+        self.key_new = True
+        self.state.dispose_files["key:" + path] = path
 
     def _close(self, ev: SegmentClose) -> None:
         f, self.file = self.file, None
@@ -224,6 +249,8 @@ class HlsOutput(FileOutput):
         if self.frag is not None:
             self.buf += self.frag.fragment(self.seg_start + ev.duration)  # fMP4: one moof+mdat
         data, self.buf = bytes(self.buf), bytearray()
+        if self.keys and self.key is not None:
+            data = encrypt_segment(data, *self.key)
         if data:
             run_blocking(f.write, data)
         tmp = self.tmp_path + ".tmp"
@@ -240,7 +267,8 @@ class HlsOutput(FileOutput):
                                     ev.duration)
         uri = entry_uri(rel, st.m3u8, self.conf["hls_entry_prefix"])
         st.dispose_files[uri] = final
-        removed = pl.add(Segment(ev.seq, ev.duration, uri, self.discontinuity))
+        key = (self.key_uri, self.key[1]) if self.keys and self.key_new else None
+        removed = pl.add(Segment(ev.seq, ev.duration, uri, self.discontinuity, key))
         st.sequence = ev.seq + 1
         run_blocking(_write_bytes, os.path.join(self.root, st.m3u8), pl.text().encode())
         gone = [st.dispose_files.pop(s.uri) for s in removed if s.uri in st.dispose_files]

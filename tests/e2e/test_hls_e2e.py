@@ -294,3 +294,34 @@ def test_hls_unwritable_path_stops_only_hls(make_server, procs, short_flv, tmp_p
     end = src.log.end
     wait_until(lambda: src.log.end > end + 50, 10, what="the publish goes on")
     assert src.publishing and blocker.read_text().startswith("a file")
+
+
+def test_hls_keys_aes128(make_server, procs, short_flv, tmp_path):
+    from srspy.hls.crypto import decrypt_segment
+
+    root = tmp_path / "html"
+    srv = make_server(vhost_extra=hls_block(root, fragment=1, window=60, ctx="off").replace(
+        "enabled on;", "enabled on; hls_keys on; hls_fragments_per_key 2;"))
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    m3u8_path = root / "live" / "s.m3u8"
+    wait_until(lambda: m3u8_path.exists() and len(m3u8.loads(m3u8_path.read_text()).segments) >= 3, 30,
+               what="three encrypted segments")
+    pl = m3u8.loads(m3u8_path.read_text())
+    keys = [(s.key.uri, s.key.iv) if s.key else None for s in pl.segments]
+    assert keys[0] == ("s-0.key", keys[0][1]) and keys[2][0] == "s-2.key"
+    assert keys[1] == keys[0] and keys[0][1] != keys[2][1]  # seg 1 goes on with key 0; a new IV with key 2
+    assert m3u8_path.read_text().count("#EXT-X-KEY:METHOD=AES-128") == len({k for k in keys})
+    for s in pl.segments[:3]:
+        key = (root / "live" / s.key.uri).read_bytes()
+        assert len(key) == 16
+        data = (root / "live" / s.uri).read_bytes()
+        assert len(data) % 16 == 0
+        plain = decrypt_segment(data, key, bytes.fromhex(s.key.iv[2:]))
+        assert plain[:1] == b"\x47" and len(plain) % 188 == 0 and plain[:188] != data[:188]
+        clear = tmp_path / f"clear-{s.uri}"
+        clear.write_bytes(plain)
+        check_segment(str(clear), s.duration)
+    play = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-allowed_extensions", "ALL",
+                           "-i", f"http://127.0.0.1:{srv.http_port}/live/s.m3u8", "-t", "3", "-f", "null", "-"],
+                          capture_output=True, timeout=60)
+    assert play.returncode == 0 and play.stderr.strip() == b"", play.stderr[-2000:]
