@@ -227,14 +227,21 @@ def test_on_hls_hook_per_listed_segment(make_server, procs, short_flv, tmp_path,
     assert sorted(hooks.gets) == sorted(f"/notify/{sid}/live/s?ts=live/{s.uri}&p=?k=v" for s in final.segments)
 
 
+def looping_hls(make_server, procs, flv, root, fragment: int, segments: int, more: str):
+    """A server whose HLS (``more`` directives added, no hls_ctx) has listed ``segments``
+    segments of ``flv`` published in a loop."""
+    srv = make_server(vhost_extra=hls_block(root, fragment=fragment, window=60, ctx="off").replace(
+        "enabled on;", f"enabled on; {more}"))
+    procs(publish_args(flv, rtmp_url(srv), loop=True))
+    m3u8_path = root / "live" / "s.m3u8"
+    wait_until(lambda: m3u8_path.exists() and len(m3u8.loads(m3u8_path.read_text()).segments) >= segments, 30,
+               what=f"{segments} segments")
+    return srv, m3u8_path
+
+
 def test_hls_fmp4_segments(make_server, procs, short_flv, tmp_path):
     root = tmp_path / "html"
-    srv = make_server(vhost_extra=hls_block(root, fragment=2, window=60, ctx="off").replace(
-        "enabled on;", "enabled on; hls_use_fmp4 on;"))
-    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
-    m3u8_path = root / "live" / "s.m3u8"
-    wait_until(lambda: m3u8_path.exists() and len(m3u8.loads(m3u8_path.read_text()).segments) >= 2, 20,
-               what="two fMP4 segments")
+    srv, _ = looping_hls(make_server, procs, short_flv, root, 2, 2, "hls_use_fmp4 on;")
     status, headers, body = http_get(srv.http_port, "/live/s.m3u8")
     assert status == 200
     pl = m3u8.loads(body.decode())
@@ -300,12 +307,7 @@ def test_hls_keys_aes128(make_server, procs, short_flv, tmp_path):
     from srspy.hls.crypto import decrypt_segment
 
     root = tmp_path / "html"
-    srv = make_server(vhost_extra=hls_block(root, fragment=1, window=60, ctx="off").replace(
-        "enabled on;", "enabled on; hls_keys on; hls_fragments_per_key 2;"))
-    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
-    m3u8_path = root / "live" / "s.m3u8"
-    wait_until(lambda: m3u8_path.exists() and len(m3u8.loads(m3u8_path.read_text()).segments) >= 3, 30,
-               what="three encrypted segments")
+    srv, m3u8_path = looping_hls(make_server, procs, short_flv, root, 1, 3, "hls_keys on; hls_fragments_per_key 2;")
     pl = m3u8.loads(m3u8_path.read_text())
     keys = [(s.key.uri, s.key.iv) if s.key else None for s in pl.segments]
     assert keys[0] == ("s-0.key", keys[0][1]) and keys[2][0] == "s-2.key"
