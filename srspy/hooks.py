@@ -16,7 +16,9 @@ server allows with HTTP 200 or 201 and a body of ``0`` or a JSON object whose in
 within ``http_hooks.timeout``) refuses, and the first refusal stops the chain. A refusal
 raises AccessDenied naming the URL and the reason. on_close, on_unpublish and on_stop
 only notify: they run in their own greenlet, so they never delay a teardown nor block
-another connection, and their failures are logged.
+another connection, and their failures are logged. on_hls (a segment was listed, posted
+by app/hls.py) and on_dvr (a recording was renamed, app/dvr.py) notify the same way: they
+never delay the writer nor the publisher.
 
 Embedders register Python callables for the same events, without any HTTP server::
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -45,9 +48,10 @@ from .errors import ERROR_HTTP_HOOK_REJECT, AccessDenied
 from .log import spawn_with_context
 
 DECIDING = ("on_connect", "on_publish", "on_play")
-NOTIFYING = ("on_close", "on_unpublish", "on_stop")
+NOTIFYING = ("on_close", "on_unpublish", "on_stop", "on_hls", "on_dvr")
 EVENTS = DECIDING + NOTIFYING
 DEFAULT_TIMEOUT = 30.0  # SRS's HTTP client timeout for hooks
+NOTIFY_TIMEOUT = 10.0  # SRS's timeout for on_hls_notify
 MAX_RESPONSE = 64 * 1024  # a hook answer is a few bytes; never read more than this
 
 
@@ -89,8 +93,10 @@ def _clip(body: bytes, n: int = 80) -> str:
     return repr(s + ("..." if len(body) > n else ""))
 
 
-def post_json(url: str, data: bytes, timeout: float, verify_tls: bool = False) -> tuple[int, bytes]:
-    """POST ``data`` to an http:// or https:// URL; (status, body). Cooperative under gevent.
+def post_json(url: str, data: bytes, timeout: float, verify_tls: bool = False, method: str = "POST",
+              max_body: int = MAX_RESPONSE) -> tuple[int, bytes]:
+    """POST ``data`` to an http:// or https:// URL (or ``method`` it, without a body);
+    (status, at most ``max_body`` bytes of the body). Cooperative under gevent.
 
     Raises OSError/http.client.HTTPException on transport errors. ``timeout`` bounds each
     socket operation; the caller bounds the whole call.
@@ -106,11 +112,14 @@ def post_json(url: str, data: bytes, timeout: float, verify_tls: bool = False) -
         conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        conn.request("POST", path, body=data, headers={
-            "Content-Type": "application/json", "User-Agent": SERVER, "Connection": "close",
-        })
+        headers = {"User-Agent": SERVER, "Connection": "close"}
+        if method == "POST":
+            headers["Content-Type"] = "application/json"
+            conn.request("POST", path, body=data, headers=headers)
+        else:
+            conn.request(method, path, headers=headers)
         resp = conn.getresponse()
-        body = resp.read(MAX_RESPONSE)
+        body = resp.read(max_body)
         return resp.status, body
     finally:
         conn.close()
@@ -177,6 +186,14 @@ class Hooks:
         elif action == "on_play":
             ev.update(stream=req.stream_name, tcUrl=req.tc_url, param=req.param, pageUrl=req.page_url)
             self._stream_ids(ev, req)
+        elif action == "on_hls":
+            ev.update(tcUrl=req.tc_url, stream=req.stream_name, param=req.param, duration=extra["duration"],
+                      cwd=os.getcwd(), file=extra["file"], url=extra["url"], m3u8=extra["m3u8"],
+                      m3u8_url=extra["m3u8_url"], seq_no=extra["seq_no"])
+            self._stream_ids(ev, req)
+        elif action == "on_dvr":
+            ev.update(tcUrl=req.tc_url, stream=req.stream_name, param=req.param, cwd=os.getcwd(), file=extra["file"])
+            self._stream_ids(ev, req)
         else:  # on_publish, on_unpublish, on_stop
             ev.update(tcUrl=req.tc_url, stream=req.stream_name, param=req.param)
             self._stream_ids(ev, req)
@@ -200,6 +217,44 @@ class Hooks:
 
     def on_stop(self, req, cid: str):
         self._notify("on_stop", req, cid)
+
+    def on_hls(self, req, cid: str, duration: float, file: str, url: str, m3u8: str, m3u8_url: str, seq_no: int):
+        """A segment was listed: ``file`` its path, ``url`` its URI (relative ones prefixed
+        with ``m3u8_url``'s directory, as SRS), ``duration`` in seconds."""
+        self._notify("on_hls", req, cid, duration=duration, file=file, url=url, m3u8=m3u8, m3u8_url=m3u8_url,
+                     seq_no=seq_no)
+
+    def on_dvr(self, req, cid: str, file: str):
+        """A recording is complete: ``file``, its final path."""
+        self._notify("on_dvr", req, cid, file=file)
+
+    def on_hls_notify(self, req, ts_url: str, nb_notify: int) -> None:
+        """SRS's on_hls_notify (CDN pre-warm): GET the vhost's ``on_hls_notify`` URL with
+        ``[server_id] [service_id] [app] [stream] [ts_url] [param]`` filled (an absolute
+        segment URI is the URL itself), read at most ``nb_notify`` bytes, in its own
+        greenlet within NOTIFY_TIMEOUT seconds; every failure is only logged."""
+        conf = self._conf(req)
+        template = conf.get("on_hls_notify") if conf and conf["enabled"] else ""
+        if not template:
+            return
+        if ts_url.startswith(("http://", "https://")):
+            url = ts_url
+        else:
+            stat = self.server.stat
+            url = template
+            for var, value in (("[server_id]", stat.server_id), ("[service_id]", stat.service_id), ("[app]", req.app),
+                               ("[stream]", req.stream_name), ("[ts_url]", ts_url), ("[param]", req.param)):
+                url = url.replace(var, value)
+        self.pending.add(gevent.spawn(self._get_notify, url, nb_notify))
+
+    def _get_notify(self, url: str, nb_notify: int) -> None:
+        try:
+            with gevent.Timeout(NOTIFY_TIMEOUT):
+                status, body = post_json(url, b"", NOTIFY_TIMEOUT, self.verify_tls, method="GET",
+                                         max_body=nb_notify)
+            logger.info("http hook on_hls_notify ok, url={}, status={}, read={}B", url, status, len(body))
+        except (gevent.Timeout, OSError, http.client.HTTPException, ValueError) as e:
+            logger.warning("http hook on_hls_notify failed, ignored, url={}: {}", url, e or e.__class__.__name__)
 
     # -- machinery -------------------------------------------------------------------------------
     def _decide(self, action: str, req, cid: str) -> None:

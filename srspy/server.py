@@ -30,6 +30,8 @@ from .http.cors import HttpCorsMux
 from .http.server import HttpServer
 from .app.edge import EdgeManager
 from .app.forward import ForwardOutputs
+from .app.dvr import DvrOutputs
+from .app.hls import HlsOutputs
 from .app import pages
 from .app.http_stream import HttpStreamServer
 from .listener import TcpListener
@@ -72,6 +74,10 @@ class Server:
         for listener in (self.streams, self.stat.listener(), self.edge):
             self.sources.add_listener(listener)
         self.sources.add_output_factory(ForwardOutputs(self))
+        self.hls = HlsOutputs(self)
+        self.sources.add_output_factory(self.hls)
+        self.dvr = DvrOutputs(self)
+        self.sources.add_output_factory(self.dvr)
         auth = config.root["http_api"]["auth"]
         self.auth_mux = HttpAuthMux(self.http, auth["enabled"], auth["username"], auth["password"])
         self.cors_mux = HttpCorsMux(self.auth_mux, http_conf["crossdomain"])

@@ -62,6 +62,20 @@ def template_ext(template: str) -> str:
     return template[dot:].lower() if dot > template.rfind("/") else ""
 
 
+def admit_player(srv, vconf: dict, req, cid: str, conn, type_: str) -> AccessDenied | None:
+    """A player of ``req`` joins the statistics as ``type_``, then the vhost's security
+    rules and the on_play hook decide; a refusal (returned) takes it out again."""
+    srv.stat.on_client(cid, req, conn, type_)
+    try:
+        srv.check_access(vconf, "play", req)
+        srv.hooks.on_play(req, cid)
+    except AccessDenied as e:
+        srv.stat.on_disconnect(cid)
+        logger.warning("http: play of {} refused: {}", req.stream_url, e)
+        return e
+    return None
+
+
 class LiveEntry:
     """One mounted stream: its request, mount path and handler."""
 
@@ -99,13 +113,8 @@ class LiveStream:
         if found is None:
             return _not_found(w)
         req.vhost, vconf = found
-        srv.stat.on_client(cid, req, conn, FLV_PLAY)
-        try:
-            srv.check_access(vconf, "play", req)
-            srv.hooks.on_play(req, cid)
-        except AccessDenied as e:
-            srv.stat.on_disconnect(cid)
-            logger.warning("http: play of {} refused: {}", req.stream_url, e)
+        e = admit_player(srv, vconf, req, cid, conn, FLV_PLAY)
+        if e is not None:
             w.header()["Content-Type"] = "text/plain; charset=utf-8"
             w.write_header(403)
             w.write(f"Forbidden: {e}\n".encode())

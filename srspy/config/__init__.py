@@ -159,10 +159,26 @@ def _validate(built: Built) -> dict:
     for sections, key in get_extra_values(cfg):
         path = tuple(sections) + (key,)
         built.error(_origin(built, path), f'unknown directive "{dotted(path)}"')
+    if not built.errors:
+        _check_outputs(built, cfg)
     if built.errors:
         lines = list(dict.fromkeys(msg for _, msg in sorted(built.errors, key=lambda e: e[0])))
         raise ConfigError("\n".join(lines))
     return cfg.dict()
+
+
+def _check_outputs(built: Built, cfg) -> None:
+    """SRS's check "HLS with HTTP-TS": HLS and an http_remux ``.ts`` mount in one vhost
+    both write the stream's TS; SRS refuses the config (one of them must go)."""
+    for name, vhost in (cfg.get("vhost") or {}).items():
+        remux = vhost["http_remux"]
+        if not vhost["hls"]["enabled"] or not remux["enabled"]:
+            continue
+        for mount in remux["mount"]:
+            if mount.endswith(".ts"):
+                path = ("vhost", name, "http_remux", "mount")
+                built.error(_origin(built, path), f'vhost "{name}": hls and the http_remux mount "{mount}" '
+                                                  f'(HTTP-TS) cannot be enabled together; turn one of them off')
 
 
 def _report_invalid(built: Built, sections: tuple, key, err) -> None:

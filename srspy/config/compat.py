@@ -5,7 +5,7 @@ Two jobs, both on the directive tree before it becomes a dict:
 * :func:`transform` rewrites SRS1/SRS2 spellings into the SRS3+ ones, as SRS does when it
   loads a config (``conf/compatible.conf`` is SRS's own sample of the old syntax).
 * :data:`UNSUPPORTED` lists the SRS directives srspy accepts but does not implement yet
-  (HLS, DVR, WebRTC, SRT, transcoding...). The tree builder drops each of them with one
+  (WebRTC, SRT, transcoding...). The tree builder drops each of them with one
   warning, so any SRS config loads; they never reach the validated config.
 """
 
@@ -46,7 +46,7 @@ UNSUPPORTED = frozenset({
     # hls.edge.conf), which srspy accepts with a warning and does not run.
     "worker_processes", "events", "http",
     # vhost
-    "vhost.*.hls", "vhost.*.hds", "vhost.*.dvr", "vhost.*.dash", "vhost.*.rtc", "vhost.*.srt",
+    "vhost.*.hds", "vhost.*.dash", "vhost.*.rtc", "vhost.*.srt",
     "vhost.*.transcode", "vhost.*.exec", "vhost.*.ingest", "vhost.*.http_static",
     "vhost.*.bandcheck", "vhost.*.rtsp",
 })

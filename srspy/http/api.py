@@ -438,10 +438,17 @@ class HttpApi:
         if self.method(r) != "GET":
             return _method_not_allowed(w)
         if vhost is None:
-            obj = {**self.head(), "vhosts": stat.dumps_vhosts(self._vhost_enabled)}
+            obj = {**self.head(), "vhosts": [self._with_hls(v) for v in stat.dumps_vhosts(self._vhost_enabled)]}
         else:
-            obj = {**self.head(), "vhost": vhost.dumps(self._vhost_enabled(vhost.name))}
+            obj = {**self.head(), "vhost": self._with_hls(vhost.dumps(self._vhost_enabled(vhost.name)))}
         respond(w, r, obj)
+
+    def _with_hls(self, obj: dict) -> dict:
+        """SRS's ``"hls": {"enabled": true, "fragment": s}`` for a vhost with HLS on."""
+        v = self.server.config.vhost(obj["name"])
+        if v is not None and v["hls"]["enabled"]:
+            obj["hls"] = {"enabled": True, "fragment": v["hls"]["hls_fragment"]}
+        return obj
 
     def streams(self, w, r):
         stat = self.server.stat

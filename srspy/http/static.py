@@ -1,7 +1,7 @@
 """Port of SrsHttpFileServer (and the plain-file part of SrsVodStream): files under a root.
 
-Content-Type by extension, Content-Length, single byte ranges (``Range: bytes=a-b``,
-``a-``, ``-n``; also ``?range=``/``?bytes=`` for ``.mp4`` as SRS reads them) answered
+Content-Type by extension, Cache-Control for HLS playlists and segments, Content-Length,
+single byte ranges (``Range: bytes=a-b``, ``a-``, ``-n``; also ``?range=``/``?bytes=`` for ``.mp4`` as SRS reads them) answered
 206, unsatisfiable ones 416; a directory serves its ``index.html``. The resolved path
 (symlinks followed) must stay under the root, whatever the URL says. Bodies go out with
 ``socket.sendfile``.
@@ -50,6 +50,15 @@ MIME_TYPES = {
     ".jpeg": "image/jpeg",
     ".gif": "image/gif",
     ".svg": "image/svg+xml",
+}
+
+# HLS: a playlist changes every segment, a segment never changes once listed (srspy; SRS
+# sends no Cache-Control, ossrs/srs#2991). An hour, not forever: a stream that starts again
+# after hls_dispose reuses its segment names.
+CACHE_CONTROL = {
+    ".m3u8": "no-cache",
+    ".ts": "max-age=3600",
+    ".m4s": "max-age=3600",
 }
 
 _RANGE = re.compile(r"^\s*bytes=(\d*)-(\d*)\s*$", re.IGNORECASE)
@@ -144,6 +153,9 @@ class FileServer:
         span = parse_range(rng, size)
         h = w.header()
         h["Content-Type"] = content_type(fullpath)
+        cache = CACHE_CONTROL.get(os.path.splitext(fullpath)[1].lower())
+        if cache:
+            h["Cache-Control"] = cache
         h["Accept-Ranges"] = "bytes"
         if span is False:
             h["Content-Range"] = f"bytes */{size}"

@@ -330,11 +330,18 @@ def test_reload_of_a_broken_file_raises(tmp_path):
 # -- unsupported SRS directives -----------------------------------------------------------------------
 
 def test_unsupported_directive_warns_once_with_its_line(warnings_logged):
-    cfg = load("listen 1935;\nvhost v {\n    hls {\n        enabled on;\n        hls_fragment 10;\n    }\n}\n")
-    expected = ['x.conf:3: directive "vhost.v.hls" is not supported by srspy yet, ignored']
+    cfg = load("listen 1935;\nvhost v {\n    hds {\n        enabled on;\n        hds_fragment 10;\n    }\n}\n")
+    expected = ['x.conf:3: directive "vhost.v.hds" is not supported by srspy yet, ignored']
     assert cfg.warnings == expected
     assert warnings_logged == expected
-    assert cfg.vhost("v")["hls"]["enabled"] is False  # the schema's default: the block was dropped
+    assert "hds" not in cfg.vhost("v")  # the block was dropped
+
+
+def test_hls_block_is_supported(warnings_logged):
+    cfg = load("listen 1935;\nvhost v {\n    hls {\n        enabled on;\n        hls_fragment 4;\n    }\n}\n")
+    assert cfg.warnings == [] and warnings_logged == []
+    hls = cfg.vhost("v")["hls"]
+    assert hls["enabled"] is True and hls["hls_fragment"] == 4 and hls["hls_path"] == "./objs/nginx/html"
 
 
 def test_unsupported_global_blocks_each_warn(warnings_logged):
@@ -522,7 +529,7 @@ def test_srspy_full_conf_sets_every_directive():
                 node = node[name]
         return True
     missing = [p for p in _spec_paths(schema().tree) if not has(data, p)]
-    # Blocks of the spec that compat.py still drops with a warning (hls, dvr) are documented
+    # Blocks of the spec that compat.py still drops with a warning (dvr) are documented
     # in full.conf but do not reach the built config yet.
     spelled = [tuple("*" if x == ANY else x for x in p) for p in missing]
     missing = [p for p, q in zip(missing, spelled) if not any(is_unsupported(q[:n]) for n in range(1, len(q) + 1))]

@@ -1,0 +1,167 @@
+"""HLS play sessions, ``hls_ctx`` (SRS ``SrsHlsStream``, app/srs_app_http_static.cpp).
+
+With ``hls_ctx on`` (the default) the playlist of a stream with HLS is answered by
+``HlsPlaylist``, mounted at the playlist's URL path in the HTTP server's stream mux (it
+wins over the static files) while the stream's HLS state lives:
+
+* no ``hls_ctx`` in the query, or an unknown one: a new session (the unknown id itself, or
+  a new 8-character id), counted in ``/api/v1/clients`` as ``hls-play``, checked by the
+  vhost's security rules and the ``on_play`` hook (a refusal is a 403), answered with a
+  one-variant master playlist pointing back at ``<path>?hls_ctx=<id>`` (plus the original
+  query);
+* a known id: the playlist file, its segment URIs carrying ``?hls_ctx=<id>`` when
+  ``hls_ts_ctx on``; a session kicked through the API (``DELETE /api/v1/clients/<id>``)
+  gets 404.
+
+A session that asks for nothing for ``2 * hls_window`` seconds ends (``on_stop``, and it
+leaves the statistics), checked every few seconds. Only the playlist bytes are counted
+for a session; segment downloads are plain files (SRS adds their bytes to the session).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import gevent
+from loguru import logger
+
+from ..http.mux import write_text
+from ..log import new_cid
+from ..request import request_from_http
+from .file_output import run_blocking
+from .http_stream import admit_player
+
+HLS_PLAY = "hls-play"
+TICK_S = 5.0
+MAX_SESSIONS = 100_000  # bounded: an attacker inventing ids cannot grow this without end
+_SEGMENT_URI = re.compile(r"^([^#\s][^\s?]*\.(?:ts|m4s))(\?(.*))?$", re.MULTILINE)
+_CTX = re.compile(r"^[0-9a-zA-Z_-]{1,64}$")
+
+
+def with_ctx(playlist: str, ctx: str) -> str:
+    """Every segment URI line (``.ts``/``.m4s``) of a playlist with ``hls_ctx=<ctx>`` first in
+    its query; tags and other URIs stay as they are."""
+    return _SEGMENT_URI.sub(lambda m: f"{m.group(1)}?hls_ctx={ctx}" + (f"&{m.group(3)}" if m.group(3) else ""),
+                            playlist)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+class HlsSession:
+    """One HLS viewer; ``expire`` is what the API's kick calls."""
+
+    __slots__ = ("id", "req", "last", "expired", "send_bytes", "recv_bytes")
+
+    def __init__(self, cid: str, req):
+        self.id = cid
+        self.req = req
+        self.last = time.monotonic()
+        self.expired = False
+        self.send_bytes = 0
+        self.recv_bytes = 0
+
+    def expire(self) -> None:
+        self.expired = True
+
+
+class HlsPlaylist:
+    """The ``.m3u8`` handler of one stream (see the module's docstring)."""
+
+    def __init__(self, server, path: str, file: str, conf: dict):
+        self.server = server
+        self.path = path  # the URL path, e.g. /live/s.m3u8
+        self.file = file
+        self.conf = conf
+        self.sessions: dict[str, HlsSession] = {}
+        self.ticker = None
+
+    def serve_http(self, w, r):
+        if r.method not in ("GET", "HEAD"):
+            w.header()["Allow"] = "GET, HEAD"
+            return write_text(w, 405, "Method Not Allowed")
+        ctx = r.args.get("hls_ctx", "")
+        session = self.sessions.get(ctx) if ctx else None
+        if session is None:
+            return self._new_session(w, r, ctx if _CTX.match(ctx or "") else "")
+        if session.expired:
+            return write_text(w, 404, f"HLS stream {self.path} is EOF\n")
+        session.last = time.monotonic()
+        text = run_blocking(_read, self.file)
+        if text is None:
+            return write_text(w, 404, "Not Found")
+        if self.conf["hls_ts_ctx"]:
+            text = with_ctx(text, ctx)
+        self._send(w, session, text)
+
+    def _send(self, w, session: HlsSession, text: str) -> None:
+        body = text.encode()
+        h = w.header()
+        h["Content-Type"] = "application/vnd.apple.mpegurl"
+        h["Cache-Control"] = "no-cache"
+        h["Content-Length"] = str(len(body))
+        w.write_header(200)
+        w.write(body)
+        session.send_bytes += len(body)
+
+    def _new_session(self, w, r, cid: str):
+        if len(self.sessions) >= MAX_SESSIONS:
+            return write_text(w, 503, "Too many HLS sessions\n")
+        srv = self.server
+        req = request_from_http(r.path, r.query, r.host, r.remote_ip, page_url=r.header("Referer") or "")
+        found = srv.config.resolve_vhost(req.vhost)
+        if found is None:
+            return write_text(w, 404, "Not Found")
+        req.vhost, vconf = found
+        cid = cid or new_cid()
+        session = HlsSession(cid, req)
+        e = admit_player(srv, vconf, req, cid, session, HLS_PLAY)
+        if e is not None:
+            return write_text(w, 403, f"Forbidden: {e}\n")
+        self.sessions[cid] = session
+        logger.info("hls: session {} for {} from {}", cid, req.stream_url, req.ip)
+        if self.ticker is None:
+            self.ticker = gevent.spawn(self._expire_idle)
+        extra = "&".join(p for p in r.query.split("&") if p and not p.startswith("hls_ctx=")) if r.query else ""
+        self._send(w, session, "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n"
+                               f"{self.path}?hls_ctx={cid}" + (f"&{extra}" if extra else "") + "\n")
+
+    def _expire_idle(self) -> None:
+        try:
+            while self.sessions:
+                gevent.sleep(TICK_S)
+                idle = 2 * self.conf["hls_window"]
+                now = time.monotonic()
+                for cid, s in list(self.sessions.items()):
+                    if now - s.last > idle:
+                        self._end(cid, s)
+        finally:
+            self.ticker = None
+
+    def _end(self, cid: str, s: HlsSession) -> None:
+        if self.sessions.pop(cid, None) is None:
+            return
+        logger.info("hls: session {} for {} ended", cid, s.req.stream_url)
+        self.server.stat.on_disconnect(cid)
+        self.server.hooks.on_stop(s.req, cid)
+
+    def close(self) -> None:
+        """The stream's HLS is disposed: every session ends."""
+        for cid, s in list(self.sessions.items()):
+            self._end(cid, s)
+        if self.ticker is not None:
+            self.ticker.kill(block=False)
+
+
+def playlist_path(m3u8: str) -> str:
+    return "/" + m3u8.lstrip("/").replace(os.sep, "/")
+
+
+__all__ = ["HLS_PLAY", "HlsPlaylist", "HlsSession", "playlist_path", "with_ctx"]

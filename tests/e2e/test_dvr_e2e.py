@@ -1,0 +1,152 @@
+"""DVR (app/dvr.py): ffmpeg publishes over RTMP; the recordings are checked with ffprobe,
+ffmpeg and the FLV parser, the on_dvr hook with a hook server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import pytest
+from gevent import subprocess
+from helpers.hookserver import HookServer
+from helpers.media import flv_tags, publish_args, wait_published, wait_until
+from helpers.net import free_port, port_open, rtmp_url
+
+from srspy.kernel import amf0
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def hooks():
+    hs = HookServer()
+    yield hs
+    hs.close()
+
+ON_DVR_FIELDS = ["server_id", "service_id", "action", "client_id", "ip", "vhost", "app", "tcUrl", "stream", "param",
+                 "cwd", "file", "stream_url"]
+
+
+def dvr_block(path, plan="session", duration=30) -> str:
+    return f"dvr {{ enabled on; dvr_plan {plan}; dvr_path {path}; dvr_duration {duration}; }}"
+
+
+def probe_json(path: str, *extra) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *extra, path], check=True, capture_output=True,
+                         timeout=60)
+    return json.loads(out.stdout)
+
+
+def first_video_is_keyframe(path: str, *fmt) -> bool:
+    pkts = probe_json(path, *fmt, "-show_packets", "-select_streams", "v", "-read_intervals", "%+#1")["packets"]
+    return bool(pkts) and pkts[0]["flags"].startswith("K")
+
+
+def decode(path: str, *fmt) -> subprocess.CompletedProcess:
+    return subprocess.run(["ffmpeg", "-nostdin", "-v", "error", *fmt, "-i", path, "-f", "null", "-"],
+                          capture_output=True, timeout=90)
+
+
+def recorded(d) -> list[str]:
+    return sorted(os.path.join(r, f) for r, _, fs in os.walk(d) for f in fs)
+
+
+def test_dvr_session_flv_and_on_dvr(make_server, procs, short_flv, tmp_path, hooks):
+    rec = tmp_path / "rec"
+    srv = make_server(vhost_extra=dvr_block(f"{rec}/[app]/[stream].[timestamp].flv") +
+                      f" http_hooks {{ enabled on; on_dvr {hooks.url('/ok')}; }}")
+    procs(publish_args(short_flv, rtmp_url(srv, "/live/s?a=b"))).wait(60)
+    wait_until(lambda: srv.dvr.outputs["/live/s"].stopped, 10, what="recording ended")
+    files = recorded(rec)
+    assert len(files) == 1 and files[0].endswith(".flv") and os.path.dirname(files[0]) == str(rec / "live")
+    tags = flv_tags(open(files[0], "rb").read())
+    assert tags[0][0] == 18
+    name, meta = amf0.decode_all(tags[0][2])
+    av = [t for t in tags if t[0] in (8, 9)]
+    stamps = [t[1] for t in av]  # the last tag is not the latest: audio and video interleave
+    assert name == "onMetaData" and meta["duration"] == (max(stamps) - min(stamps)) / 1000
+    assert 5.5 <= meta["duration"] <= 6.5 and meta["filesize"] == os.path.getsize(files[0])
+    assert first_video_is_keyframe(files[0])
+    out = decode(files[0])
+    assert out.returncode == 0 and out.stderr.strip() == b"", out.stderr[-2000:]
+    wait_until(lambda: hooks.events("on_dvr"), 10, what="on_dvr")
+    (ev,) = hooks.events("on_dvr")
+    assert [k for k in ev if k != "stream_id"] == ON_DVR_FIELDS
+    assert ev["file"] == files[0] and ev["stream"] == "s" and ev["param"] == "?a=b" and ev["cwd"] == os.getcwd()
+
+
+def test_dvr_segment_plan_fragmented_mp4(make_server, procs, short_flv, tmp_path):
+    rec = tmp_path / "rec"
+    srv = make_server(vhost_extra=dvr_block(f"{rec}/[app]/[stream]-[timestamp].mp4", plan="segment", duration=2))
+    procs(publish_args(short_flv, rtmp_url(srv))).wait(60)
+    wait_until(lambda: srv.dvr.outputs["/live/s"].stopped, 10, what="recording ended")
+    files = recorded(rec)
+    # 6 s; the fixture's keyframes are at 0, 2.02 and 5.98 s: a file of 2 s, one of 4 s (and the
+    # last keyframe alone, which forms no MP4 fragment: dropped)
+    assert len(files) == 2 and all(f.endswith(".mp4") for f in files), files
+    assert files == srv.dvr.outputs["/live/s"].files
+    total = 0.0
+    for f in files:
+        info = probe_json(f, "-show_streams", "-show_format")
+        assert sorted(s["codec_name"] for s in info["streams"]) == ["aac", "h264"]
+        assert first_video_is_keyframe(f)
+        out = decode(f)
+        assert out.returncode == 0 and out.stderr.strip() == b"", (f, out.stderr[-2000:])
+        total += float(info["format"]["duration"])
+    assert 5.5 <= total <= 6.6
+
+
+def test_dvr_killed_server_leaves_a_playable_tmp(procs, short_flv, tmp_path):
+    rec = tmp_path / "rec"
+    port = free_port()
+    conf = tmp_path / "srspy.conf"
+    conf.write_text(f"listen {port};\ndaemon off;\nsrs_log_tank console;\npid {tmp_path}/srspy.pid;\n"
+                    f"vhost __defaultVhost__ {{ {dvr_block(f'{rec}/[app]/[stream].mp4')} }}\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    server = procs([sys.executable, "-m", "srspy", "-c", str(conf)], cwd=root)
+    wait_until(lambda: port_open(port), 15, what="server up")
+    procs(publish_args(short_flv, f"rtmp://127.0.0.1:{port}/live/s", loop=True))
+    tmp = rec / "live" / "s.mp4.tmp"
+    wait_until(lambda: tmp.exists() and tmp.stat().st_size > 400_000, 30, what="a few fragments recorded")
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait(10)
+    assert not (rec / "live" / "s.mp4").exists()
+    out = decode(str(tmp), "-f", "mp4")
+    assert out.returncode == 0, out.stderr[-2000:]
+    info = probe_json(str(tmp), "-f", "mp4", "-show_streams", "-show_format")
+    assert sorted(s["codec_name"] for s in info["streams"]) == ["aac", "h264"]
+    assert float(info["format"]["duration"]) >= 1.0
+    assert first_video_is_keyframe(str(tmp), "-f", "mp4")
+
+
+def test_dvr_unwritable_path_stops_only_the_recording(make_server, procs, short_flv, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file where the recording wants a directory")
+    srv = make_server(vhost_extra=dvr_block(f"{blocker}/[app]/[stream].flv"))
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    src = wait_published(srv)
+    wait_until(lambda: "/live/s" in srv.dvr.outputs and srv.dvr.outputs["/live/s"].stopped, 10,
+               what="recording failed")
+    out = srv.dvr.outputs["/live/s"]
+    assert out.failed and out.files == []
+    # the publish goes on: the stream keeps growing
+    end = src.log.end
+    wait_until(lambda: src.log.end > end + 50, 10, what="the publish goes on")
+    assert src.publishing
+
+
+def test_dvr_never_overwrites_a_recording(make_server, procs, short_flv, tmp_path):
+    rec = tmp_path / "rec" / "live"
+    rec.mkdir(parents=True)
+    (rec / "s.flv").write_bytes(b"an older recording")
+    srv = make_server(vhost_extra=dvr_block(f"{tmp_path}/rec/[app]/[stream].flv"))
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    src = wait_published(srv)
+    wait_until(lambda: "/live/s" in srv.dvr.outputs and srv.dvr.outputs["/live/s"].stopped, 10,
+               what="recording refused")
+    assert srv.dvr.outputs["/live/s"].failed
+    assert (rec / "s.flv").read_bytes() == b"an older recording" and sorted(os.listdir(rec)) == ["s.flv"]
+    end = src.log.end
+    wait_until(lambda: src.log.end > end + 50, 10, what="the publish goes on")
