@@ -220,7 +220,11 @@ class HlsOutput(FileOutput):
         self.part_start = end
         if self.frag is None or self.file is None:
             return
-        data = self.frag.fragment(end)
+        # Each track's last sample lasts as long as the one before it, not until the part's
+        # end: a frame cut short there makes the next part look like a gap to a browser's
+        # Media Source (a decode-time jump of more than twice the last frame's duration),
+        # which then drops every frame up to the next keyframe.
+        data = self.frag.fragment(None)
         if not data:
             return
         self.buf += data
