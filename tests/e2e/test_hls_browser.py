@@ -1,6 +1,6 @@
 """srspy's live HLS in a real browser: the player page (hls.js in headless Chromium) plays
-what ffmpeg publishes over RTMP, as TS and as fMP4 segments, with audio and video, audio
-only and video only. Screenshots are saved under each test's tmp_path."""
+what ffmpeg publishes over RTMP, as TS segments, fMP4 segments and low-latency parts, with
+audio and video, audio only and video only. Screenshots are saved under each test's tmp_path."""
 
 from urllib.parse import quote
 
@@ -12,16 +12,18 @@ from helpers.net import rtmp_url
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 
-def hls_vhost(root, fmp4: bool) -> str:
-    return (f"hls {{ enabled on; hls_path {root}; hls_fragment 2; hls_window 10; "
-            f"hls_use_fmp4 {'on' if fmp4 else 'off'}; }}")
+FORMS = {"ts": "hls_use_fmp4 off;", "fmp4": "hls_use_fmp4 on;", "ll": "hls_low_latency on; hls_part_duration 0.2;"}
 
 
-@pytest.mark.parametrize("fmp4", [False, True], ids=["ts", "fmp4"])
+def hls_vhost(root, form: str) -> str:
+    return f"hls {{ enabled on; hls_path {root}; hls_fragment 2; hls_window 10; {FORMS[form]} }}"
+
+
+@pytest.mark.parametrize("form", list(FORMS))
 @pytest.mark.parametrize("media", ["av", "audio", "video"])
-def test_player_plays_live_hls(make_server, procs, browser, tmp_path, request, fmp4, media):
+def test_player_plays_live_hls(make_server, procs, browser, tmp_path, request, form, media):
     src = request.getfixturevalue({"av": "short_flv", "audio": "audio_flv", "video": "video_flv"}[media])
-    srv = make_server(vhost_extra=hls_vhost(tmp_path / "html", fmp4))
+    srv = make_server(vhost_extra=hls_vhost(tmp_path / "html", form))
     procs(publish_args(src, rtmp_url(srv), loop=True))
     wait_published(srv)
     wait_until(lambda: (tmp_path / "html" / "live" / "s.m3u8").exists(), 15, what="the first playlist")
@@ -45,5 +47,5 @@ def test_player_plays_live_hls(make_server, procs, browser, tmp_path, request, f
     s = browser.wait(lambda: (x := advancing(t0 + 2)) and x, 20, what="the time advancing")
     if media != "audio":
         assert s["stats"]["decodedFrames"] > 25
-    browser.screenshot(f"hls-{media}-{'fmp4' if fmp4 else 'ts'}")
+    browser.screenshot(f"hls-{media}-{form}")
     assert browser.errors() == []
