@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 
+import gevent
 import m3u8
 import pytest
 from gevent import subprocess
@@ -122,3 +123,34 @@ def test_llhls_playlist_tags_blocking_reload_and_parts(ll_server, tmp_path):
     seg = closed[-1]
     on_disk = (tmp_path / "html" / "live" / seg.uri).read_bytes()
     assert on_disk == b"".join(http_get(port, "/live/" + p.uri)[2] for p in seg.parts)
+
+
+def test_llhls_memory_bound_end_and_dispose(make_server, procs, short_flv, tmp_path):
+    """Parts of at most PART_SEGMENTS closed segments plus the open one stay in memory; after
+    the unpublish a blocking reload for the next segment gets 503 after three target
+    durations; hls_dispose removes the playlist and the parts from the HTTP server."""
+    from srspy.app.llhls import PART_SEGMENTS
+
+    root = tmp_path / "html"
+    srv = make_server(vhost_extra=ll_block(root).replace("hls_low_latency on;", "hls_low_latency on; hls_dispose 8;"))
+    pub = procs(publish_args(short_flv, rtmp_url(srv)))
+    wait_published(srv)
+    ll = wait_until(lambda: (st := srv.hls.streams.get("/live/s")) and st.ll, 10, what="the stream's parts")
+    sizes = []
+    while pub.poll() is None:
+        sizes.append(len(ll.parts))
+        gevent.sleep(0.2)  # sampling while the stream runs
+    assert max(sizes) <= PART_SEGMENTS + 1 and max(sizes) >= 2, sizes
+    wait_until(lambda: srv.hls.streams["/live/s"].output.stopped, 10, what="hls output ended")
+    status, _, text = get_playlist(srv.http_port)
+    assert status == 200
+    pl = m3u8.loads(text)
+    after = pl.media_sequence + len([s for s in pl.segments if s.uri])
+    last_part = [s for s in pl.segments if s.uri][-1].parts[-1].uri
+    t0 = time.monotonic()
+    assert get_playlist(srv.http_port, f"?_HLS_msn={after}&_HLS_part=1", timeout=15)[0] == 503
+    assert 5.5 <= time.monotonic() - t0 <= 8, "three target durations of 2 s"
+    assert http_get(srv.http_port, "/live/" + last_part)[0] == 200
+    wait_until(lambda: "/live/s" not in srv.hls.streams, 12, what="disposed")
+    assert get_playlist(srv.http_port)[0] == 404
+    assert http_get(srv.http_port, "/live/" + last_part)[0] == 404
