@@ -21,6 +21,13 @@ publish starts again at 0 (``hls_dispose 0``: never deleted, always continued).
 at the stream's first frame, listed as EXT-X-MAP; EXT-X-VERSION 6). The init segment is
 not rewritten when a sequence header changes mid-publish (a republish writes it again).
 
+``hls_low_latency on``: fMP4 whatever ``hls_use_fmp4`` says; every ``hls_part_duration``
+the open segment's samples become one fragment (a part), kept in memory and listed as
+EXT-X-PART with an EXT-X-PRELOAD-HINT for the next one, segments carry
+EXT-X-PROGRAM-DATE-TIME; app/llhls.py answers the playlist (with blocking reload) and the
+parts from memory at the playlist's URL, instead of hls_ctx sessions. A segment on disk is
+its parts one after the other.
+
 An app or stream name that cannot be a path (``..``, ``/`` in the stream, NUL) gets no
 HLS: one error is logged and the publish goes on.
 
@@ -42,12 +49,13 @@ from loguru import logger
 from ..errors import SrsError
 from ..hls.crypto import encrypt_segment, key_starts, new_key
 from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_name, target_duration
-from ..hls.segmenter import Media, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
+from ..hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from ..http.static import FileServer
 from ..kernel.mp4 import HLS_TIMESCALE, Fragmenter, Mp4Tracks, init_segment
 from ..kernel.ts import TsMuxer, starts_with_psi
 from .file_output import FileOutput, run_blocking
 from .hls_play import HlsPlaylist, playlist_path
+from .llhls import PART_SEGMENTS, LowLatency
 from ..pathvars import UnsafeNameError, check_name, expand_stream
 
 FLUSH_BYTES = 256 * 1024  # a segment's bytes go to its .tmp file in chunks of about this size
@@ -89,7 +97,7 @@ def _unlink_all(paths: list) -> None:
 class HlsStream:
     """What outlives a publish: the next sequence number, the playlist, the dispose timer."""
 
-    __slots__ = ("url", "m3u8", "playlist", "sequence", "output", "timer", "dispose_files", "play")
+    __slots__ = ("url", "m3u8", "playlist", "sequence", "output", "timer", "dispose_files", "play", "ll")
 
     def __init__(self, url: str, m3u8: str, playlist: Playlist):
         self.url = url
@@ -100,6 +108,7 @@ class HlsStream:
         self.timer = None  # the dispose timer while unpublished
         self.dispose_files: dict = {}  # segment URI -> path, of the listed segments
         self.play: HlsPlaylist | None = None  # the hls_ctx handler of its playlist URL
+        self.ll: LowLatency | None = None  # hls_low_latency: its parts and playlist, served from memory
 
 
 class HlsOutput(FileOutput):
@@ -114,16 +123,22 @@ class HlsOutput(FileOutput):
         self.state = state
         self.continued = continued
         self.root = conf["hls_path"]
+        # hls_low_latency: fMP4 parts of hls_part_duration, kept in memory (app/llhls.py)
+        self.ll = state.ll if conf["hls_low_latency"] else None
         self.segmenter = Segmenter(conf["hls_fragment"], conf["hls_td_ratio"], conf["hls_aof_ratio"],
-                                   conf["hls_wait_keyframe"], sequence=state.sequence)
+                                   conf["hls_wait_keyframe"],
+                                   part_duration=conf["hls_part_duration"] if self.ll else 0.0,
+                                   sequence=state.sequence)
         if continued:
             self.segmenter.discontinuity()
         self.muxer = TsMuxer()
         # fMP4 (hls_use_fmp4): the tracks, and the fragment of the open segment
-        self.fmp4 = bool(conf["hls_use_fmp4"])
+        self.fmp4 = bool(conf["hls_use_fmp4"]) or self.ll is not None
         self.tracks = Mp4Tracks()
         self.frag: Fragmenter | None = None
         self.seg_start = 0
+        self.part_start = 0
+        self.seg_date = 0.0  # wall clock of the open segment's start (EXT-X-PROGRAM-DATE-TIME)
         # hls_keys (TS only): the key in force, and whether the open segment starts it
         self.keys = bool(conf["hls_keys"]) and not self.fmp4
         self.key: tuple[bytes, bytes] | None = None  # (key, iv)
@@ -174,6 +189,8 @@ class HlsOutput(FileOutput):
                         if not starts_with_psi(data):
                             self.buf += self.muxer.psi()
                     self.buf += data
+            elif isinstance(ev, PartClose):
+                self._part(ev)
             elif isinstance(ev, SegmentOpen):
                 self._open(ev)
             elif isinstance(ev, SegmentClose):
@@ -195,6 +212,23 @@ class HlsOutput(FileOutput):
             self._write_init()
         if track.track_id in self.frag.tracks:
             self.frag.add(track, sample)
+
+    def _part(self, ev: PartClose) -> None:
+        """Low latency: the part's samples become one fragment, kept in memory and listed;
+        the segment on disk is its parts one after the other."""
+        end = self.part_start + ev.duration
+        self.part_start = end
+        if self.frag is None or self.file is None:
+            return
+        # Each track's last sample lasts as long as the one before it, not until the part's
+        # end: a frame cut short there makes the next part look like a gap to a browser's
+        # Media Source (a decode-time jump of more than twice the last frame's duration),
+        # which then drops every frame up to the next keyframe.
+        data = self.frag.fragment(None)
+        if not data:
+            return
+        self.buf += data
+        self.ll.add_part(ev.seq, ev.index, data, ev.duration, ev.independent)
 
     def _write_init(self) -> None:
         req = self.req
@@ -221,7 +255,8 @@ class HlsOutput(FileOutput):
         self.discontinuity = ev.discontinuity
         self.buf = bytearray()
         self.need_psi = True
-        self.seg_start = ev.dts
+        self.seg_start = self.part_start = ev.dts
+        self.seg_date = ev.at
         self.key_new = False
         if self.keys and (self.key is None or key_starts(ev.seq, self.conf["hls_fragments_per_key"])):
             self._new_key(ev.seq)
@@ -256,6 +291,8 @@ class HlsOutput(FileOutput):
         tmp = self.tmp_path + ".tmp"
         if not ev.keep:
             run_blocking(_finish_segment, f, tmp, None)
+            if self.ll is not None:
+                self.ll.segment_dropped(ev.seq)
             return
         rel = fill_duration(self.rel_name, ev.duration)
         final = os.path.join(self.root, rel)
@@ -268,8 +305,14 @@ class HlsOutput(FileOutput):
         uri = entry_uri(rel, st.m3u8, self.conf["hls_entry_prefix"])
         st.dispose_files[uri] = final
         key = (self.key_uri, self.key[1]) if self.keys and self.key_new else None
-        removed = pl.add(Segment(ev.seq, ev.duration, uri, self.discontinuity, key))
+        if self.ll is not None:
+            seg = Segment(ev.seq, ev.duration, uri, self.discontinuity, key, self.seg_date, list(pl.open_parts))
+        else:
+            seg = Segment(ev.seq, ev.duration, uri, self.discontinuity, key)
+        removed = pl.add(seg)
         st.sequence = ev.seq + 1
+        if self.ll is not None:
+            self.ll.segment_listed(ev.seq)
         run_blocking(_write_bytes, os.path.join(self.root, st.m3u8), pl.text().encode())
         gone = [st.dispose_files.pop(s.uri) for s in removed if s.uri in st.dispose_files]
         if gone and self.conf["hls_cleanup"]:
@@ -313,8 +356,13 @@ class HlsOutputs:
         continued = st is not None
         if st is not None and st.m3u8 != m3u8:
             self._unmount_playlist(st)
+        if st is not None and bool(st.ll) != bool(conf["hls_low_latency"]):
+            self._unmount_playlist(st)  # a reload switched low latency: a fresh playlist
+            st = None
         if st is None or st.m3u8 != m3u8:
-            st = self.streams[url] = HlsStream(url, m3u8, Playlist(conf["hls_window"]))
+            part_target = conf["hls_part_duration"] if conf["hls_low_latency"] else 0.0
+            st = self.streams[url] = HlsStream(url, m3u8, Playlist(conf["hls_window"], part_target=part_target,
+                                                                    part_segments=PART_SEGMENTS))
             continued = False
         if st.timer is not None:
             st.timer.kill(block=False)
@@ -323,10 +371,12 @@ class HlsOutputs:
         if old is not None and not old.stopped:
             old.stop()
             old.join(5.0)  # its last segment is listed before the new publish goes on
+        if conf["hls_low_latency"] and st.ll is None:
+            self._mount_low_latency(st, conf)
         out = HlsOutput(self, source, conf, st, continued)
         st.output = out
         self._mount(req.app, conf["hls_path"])
-        if conf["hls_ctx"] and st.play is None:
+        if not conf["hls_low_latency"] and conf["hls_ctx"] and st.play is None:
             self._mount_playlist(st, conf)
         return [out]
 
@@ -367,11 +417,30 @@ class HlsOutputs:
             return
         st.play = play
 
+    def _mount_low_latency(self, st: HlsStream, conf: dict) -> None:
+        """``hls_low_latency on``: the playlist and the parts are answered from memory
+        (app/llhls.py); hls_ctx sessions are not used then."""
+        ll = LowLatency(playlist_path(st.m3u8), st.playlist, conf["hls_fragment"])
+        st.ll = ll
+        http = getattr(self.server, "http", None)
+        if http is None:
+            return
+        try:
+            http.stream_mux.handle(ll.path, ll)
+            http.stream_mux.handle(ll.prefix, ll)
+        except SrsError as e:
+            logger.warning("hls: low-latency playlist and parts not served at {}: {}", ll.path, e)
+
     def _unmount_playlist(self, st: HlsStream) -> None:
         play, st.play = st.play, None
         if play is not None:
             self.server.http.stream_mux.unhandle(play.path)
             play.close()
+        ll, st.ll = st.ll, None
+        if ll is not None and getattr(self.server, "http", None) is not None:
+            for pattern in (ll.path, ll.prefix):
+                if pattern in self.server.http.stream_mux.entries:
+                    self.server.http.stream_mux.unhandle(pattern)
 
     # -- from the outputs ------------------------------------------------------------------------
     def on_segment(self, out: HlsOutput, ev: SegmentClose, final: str, uri: str) -> None:

@@ -27,7 +27,7 @@ import time
 import gevent
 from loguru import logger
 
-from ..http.mux import write_text
+from ..http.mux import write_body, write_text
 from ..log import new_cid
 from ..request import request_from_http
 from .file_output import run_blocking
@@ -103,12 +103,7 @@ class HlsPlaylist:
 
     def _send(self, w, session: HlsSession, text: str) -> None:
         body = text.encode()
-        h = w.header()
-        h["Content-Type"] = "application/vnd.apple.mpegurl"
-        h["Cache-Control"] = "no-cache"
-        h["Content-Length"] = str(len(body))
-        w.write_header(200)
-        w.write(body)
+        write_body(w, 200, body, "application/vnd.apple.mpegurl", "no-cache")
         session.send_bytes += len(body)
 
     def _new_session(self, w, r, cid: str):

@@ -22,6 +22,11 @@ srspy's changes:
 * a timestamp jump (backwards by more than 300 ms, or forwards by more than
   ``JUMP_MS``) ends the segment and flags the next one instead of making it huge.
 
+Low-latency parts (``part_duration`` > 0) end before the message that reaches the part
+duration, or before the one whose successor would pass it (judged by the longest gap
+between messages lately), so a part never exceeds ``part_duration`` (EXT-X-PART-INF's
+PART-TARGET) and, but for a segment's last, is rarely shorter than 85% of it.
+
 The segmenter emits events and never builds bytes: :class:`SegmentOpen`,
 :class:`Media` (a message for the open segment), :class:`PartClose` (low-latency parts,
 when ``part_duration`` > 0), :class:`SegmentClose` and :class:`SequenceHeader`. A writer
@@ -39,6 +44,7 @@ MIN_REAP_MS = 200
 MIN_KEEP_MS = 100
 BACKWARDS_MS = 300
 JUMP_MS = 60_000
+MAX_STEP_MS = 100  # a longer gap between messages is not taken as the stream's frame interval
 
 
 class SegmentOpen(NamedTuple):
@@ -94,6 +100,8 @@ class Segmenter:
         self.part_index = 0
         self.part_start = 0
         self.part_first_key: bool | None = None  # the part's first video frame was a keyframe
+        self.step_ms = 0  # the longest gap between two messages in this part and the last one
+        self.last_msg_ts: int | None = None
         self.pending_discontinuity = False
         self.open_discontinuity = False
         self.cut_on: str | None = None  # "keyframe" or "any": a forced cut is pending
@@ -151,7 +159,7 @@ class Segmenter:
             self._close(out, ts)
         if not self.open:
             self._open(out, ts, now)
-        elif self.part_ms and ts - self.part_start >= self.part_ms:
+        elif self.part_ms and self._part_full(ts):
             out.append(PartClose(self.sequence, self.part_index, ts - self.part_start, self._independent()))
             self.part_index += 1
             self.part_start = ts
@@ -164,6 +172,19 @@ class Segmenter:
         return out
 
     # ------------------------------------------------------------------ rules
+
+    def _part_full(self, ts: int) -> bool:
+        """The open part ends before the message at ``ts``: it reached the part duration, or
+        the message after this one would take it past (parts stay within EXT-X-PART-INF's
+        PART-TARGET, as RFC 8216bis 4.4.4.9 asks)."""
+        last, self.last_msg_ts = self.last_msg_ts, ts
+        if last is not None and 0 < ts - last <= MAX_STEP_MS:
+            self.step_ms = max(self.step_ms, ts - last)
+        d = ts - self.part_start
+        full = d >= self.part_ms or (d > 0 and d + self.step_ms > self.part_ms)
+        if full:
+            self.step_ms = ts - last if last is not None and 0 < ts - last <= MAX_STEP_MS else 0
+        return full
 
     def _jumped(self, ts: int) -> bool:
         last = self.last_dts

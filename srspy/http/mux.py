@@ -68,6 +68,17 @@ def as_handler(handler) -> HttpHandler:
     raise TypeError(f"not an http handler: {handler!r}")
 
 
+def write_body(w, status: int, body: bytes, content_type: str, cache_control: str | None = None) -> None:
+    """A whole response body with its Content-Type, Content-Length and Cache-Control."""
+    h = w.header()
+    h["Content-Type"] = content_type
+    if cache_control:
+        h["Cache-Control"] = cache_control
+    h["Content-Length"] = str(len(body))
+    w.write_header(status)
+    w.write(body)
+
+
 def write_text(w, status: int, text: str) -> None:
     """A small text/plain response with Content-Length."""
     body = text.encode()
