@@ -11,7 +11,7 @@ from helpers.browser import browser_fixture  # noqa: F401 - the ``browser`` fixt
 from helpers.media import publish_args, wait_published, wait_until
 from helpers.net import rtmp_url
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.e2e, pytest.mark.serial, pytest.mark.timeout(180)]
 
 LL_BOUND_S = 2.0
 SETTLE_S = 4  # hls.js seeks to its target latency and speeds up to reach it
