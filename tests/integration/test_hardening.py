@@ -14,7 +14,7 @@ import gevent
 import pytest
 from helpers.flvclient import http_get
 from helpers.net import free_port, shrink_server_sndbuf
-from helpers.rtmpraw import Publisher, RawRtmp, conn_of, read_time_with_unfinished, unfinished_heads
+from helpers.rtmpraw import RawRtmp, conn_of, read_time_with_unfinished, unfinished_heads
 from loguru import logger
 
 from srspy.kernel import amf0
@@ -24,62 +24,6 @@ pytestmark = pytest.mark.timeout(90)
 
 API = "http_api { enabled on; listen 0; }"
 MiB = 1024 * 1024
-
-
-class Bystander:
-    """A publisher of /live/ok and a player of it, whose video arrival times are kept."""
-
-    def __init__(self, port: int):
-        self.pub = Publisher(port, "ok")
-        self.player = RawRtmp(port, timeout=10)
-        self.player.handshake()
-        self.player.play("ok")
-        self.arrivals: list[float] = []
-        self.g = gevent.spawn(self._read)
-        self.wait_fed()
-
-    def _read(self):
-        try:
-            while True:
-                for m in self.player.read():
-                    if m.type == VIDEO:
-                        self.arrivals.append(time.monotonic())
-                del self.player.msgs[:]
-        except (OSError, EOFError):
-            pass
-
-    def wait_fed(self, n: int = 10, timeout: float = 10.0) -> None:
-        start = len(self.arrivals)
-        deadline = time.monotonic() + timeout
-        while len(self.arrivals) < start + n:
-            assert time.monotonic() < deadline, "the bystander player stopped receiving video"
-            gevent.sleep(0.02)
-
-    def assert_fed_since(self, t0: float) -> None:
-        """Video arrived all along since ``t0`` (no gap over a second), and still arrives."""
-        self.wait_fed()
-        times = [t0] + [t for t in self.arrivals if t >= t0]
-        gap = max(b - a for a, b in zip(times, times[1:]))
-        assert gap < 1.0, f"the other stream's player waited {gap:.2f}s for video"
-
-    def close(self):
-        self.g.kill()
-        self.pub.g.kill()
-        self.player.close()
-        self.pub.c.close()
-
-
-@pytest.fixture
-def bystander():
-    made = []
-
-    def make(port):
-        made.append(Bystander(port))
-        return made[-1]
-
-    yield make
-    for b in made:
-        b.close()
 
 
 def publishing_attacker(make_server, bystander):
