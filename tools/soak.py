@@ -68,15 +68,15 @@ logger.remove()  # the client sessions' per-play records would drown the report
 logger.add(sys.stderr, level="WARNING")
 
 CONF = """
-listen {rtmp};
+listen 127.0.0.1:{rtmp};
 max_connections 1000;
 daemon off;
 srs_log_tank file;
 srs_log_file {log};
 srs_log_level warn;
 pid {dir}/srspy.pid;
-http_server {{ enabled on; listen {http}; dir {dir}; }}
-http_api {{ enabled on; listen {api}; }}
+http_server {{ enabled on; listen 127.0.0.1:{http}; dir {dir}; }}
+http_api {{ enabled on; listen 127.0.0.1:{api}; }}
 vhost __defaultVhost__ {{
     http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
     play {{ gop_cache on; }}
