@@ -225,7 +225,7 @@ def probe_stuck_http_player(watch: float = 40.0):
             gevent.sleep(0.1)
         took = time.monotonic() - t0
         held = _http_players(srv)
-        print(f"stuck HTTP-FLV player (never reads, 500 KB/s stream, send_timeout 5 where known): "
+        print("stuck HTTP-FLV player (never reads, 500 KB/s stream, send_timeout 5 where known): "
               + (f"still connected after {watch:.0f}s" if held else f"dropped after {took:.1f}s")
               + f", RSS +{rss_mb() - rss0:.1f} MB")
         s.close()
