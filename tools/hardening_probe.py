@@ -1,7 +1,8 @@
 """Socket probes of the hardening issue's holes against an in-process server (loopback).
 
     python tools/hardening_probe.py                 # every probe
-    python tools/hardening_probe.py stalls          # only the stall and lockout probes
+    python tools/hardening_probe.py stalls          # only the stall, lockout and fd-limit probes
+    python tools/hardening_probe.py fd              # only the fd-limit probe
     SRSPY_TREE=/path/to/old/checkout python tools/hardening_probe.py stalls
 
 Prints one line per hole with what srspy does now: time taken, memory held (the
@@ -266,11 +267,94 @@ def probe_lockout():
         srv.stop()
 
 
+FD_LAUNCHER = """
+import resource, runpy, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, ({n}, {n}))
+sys.argv = ["srspy", "-c", {conf!r}]
+runpy.run_module("srspy", run_name="__main__")
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def probe_fd_limit(limit: int = 64, hold: float = 10.0):
+    """A server process with RLIMIT_NOFILE ``limit``: connections beyond it held ``hold``
+    seconds, then closed; its CPU meanwhile, its error output, and the time to serve again."""
+    import socket
+    import subprocess
+    import tempfile
+
+    from helpers.net import free_port
+
+    tree = os.path.abspath(os.environ.get("SRSPY_TREE") or ROOT)
+    work = tempfile.mkdtemp(prefix="srspy-fd-")
+    rtmp, api = free_port(), free_port()
+    conf = os.path.join(work, "srs.conf")
+    with open(os.path.join(tree, "srspy", "config", "configspec.ini")) as f:
+        knows_limits = "[limits]" in f.read()
+    limits = f"limits {{ idle_timeout {hold + 30:g}; }}" if knows_limits else ""  # no early drop of the held ones
+    with open(conf, "w") as f:
+        f.write(f"listen 127.0.0.1:{rtmp}; daemon off; srs_log_tank console; srs_log_level warn; {limits} "
+                f"http_api {{ enabled on; listen 127.0.0.1:{api}; }} vhost __defaultVhost__ {{ }}")
+    err_path = os.path.join(work, "stderr.txt")
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-c", FD_LAUNCHER.format(n=limit, conf=conf)], cwd=tree,
+                                stdout=err, stderr=err, env={**os.environ, "PYTHONPATH": tree})
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", api), timeout=1).close()
+                break
+            except OSError:
+                gevent.sleep(0.2)
+        held = []
+        for _ in range(limit + 20):
+            try:
+                held.append(socket.create_connection(("127.0.0.1", rtmp), timeout=2))
+            except OSError:
+                break
+        gevent.sleep(1)
+        cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
+        gevent.sleep(hold)
+        cpu = (_cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
+        with open(err_path, "rb") as f:
+            text = f.read().decode(errors="replace")
+        tracebacks = text.count("Traceback")
+        records = text.count("accept failed")
+        t_free = time.monotonic()
+        for s in held:
+            s.close()
+        served = None
+        while time.monotonic() - t_free < 20:
+            try:
+                if http_get(api, "/api/v1/versions", timeout=2)[0] == 200:
+                    served = time.monotonic() - t_free
+                    break
+            except OSError:
+                gevent.sleep(0.1)
+        print(f"fd limit {limit}, {len(held)} connections held {hold:.0f}s: CPU {cpu * 100:.1f}%, "
+              f"{tracebacks} tracebacks and {records} 'accept failed' records on the output, alive="
+              f"{proc.poll() is None}, API served again "
+              + (f"{served:.2f}s after the fds freed" if served is not None else "not within 20s"))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def main():
     log.setup("console", "warn")
     if sys.argv[1:] == ["stalls"]:
         probe_stuck_http_player()
         probe_lockout()
+        probe_fd_limit()
+        return
+    if sys.argv[1:] == ["fd"]:
+        probe_fd_limit()
         return
     srv = Server.from_text("listen 127.0.0.1:0; daemon off; srs_log_tank console; srs_log_level error;"
                            "http_api { enabled on; listen 127.0.0.1:0; auth { enabled on; username admin; "
@@ -291,6 +375,7 @@ def main():
         srv.stop()
     probe_stuck_http_player()
     probe_lockout()
+    probe_fd_limit()
 
 
 if __name__ == "__main__":
