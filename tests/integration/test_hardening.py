@@ -280,6 +280,8 @@ def _stuck_client(port: int, request: bytes | None = None):
 def test_an_http_player_that_stops_reading_is_dropped_after_send_timeout(make_server, bystander):
     srv = make_server(extra="limits { send_timeout 1; }")
     other = bystander(srv.rtmp_ports[0])
+    records: list = []
+    sink = logger.add(lambda m: records.append(m.record), level="WARNING")
     t0 = time.monotonic()
     stuck = _stuck_client(srv.http_port, b"GET /live/ok.flv HTTP/1.1\r\nHost: x\r\n\r\n")
     src = srv.sources.sources["/live/ok"]
@@ -297,6 +299,11 @@ def test_an_http_player_that_stops_reading_is_dropped_after_send_timeout(make_se
     assert not any(getattr(c, "remote_port", None) == stuck.getsockname()[1] for c in srv.conns.values())
     other.assert_fed_since(t0)
     stuck.close()
+    logger.remove(sink)
+    # one warning line that names the bound, no error record with a traceback
+    dropped = [r for r in records if "limits.send_timeout" in r["message"]]
+    assert len(dropped) == 1 and dropped[0]["level"].name == "WARNING", [r["message"] for r in records]
+    assert not [r for r in records if r["level"].no >= 40 or r["exception"] is not None]
 
 
 def test_an_rtmp_player_that_stops_reading_is_dropped_after_send_timeout(make_server, bystander):
