@@ -309,6 +309,8 @@ def test_an_http_player_that_stops_reading_is_dropped_after_send_timeout(make_se
 def test_an_rtmp_player_that_stops_reading_is_dropped_after_send_timeout(make_server, bystander):
     srv = make_server(extra="limits { send_timeout 1; }")
     other = bystander(srv.rtmp_ports[0])
+    records: list = []
+    sink = logger.add(lambda m: records.append(m.record), level="WARNING")
     t0 = time.monotonic()
     p = RawRtmp(srv.rtmp_ports[0])
     p.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096)
@@ -323,6 +325,10 @@ def test_an_rtmp_player_that_stops_reading_is_dropped_after_send_timeout(make_se
     assert len(srv.sources.sources["/live/ok"].consumers) == 1
     other.assert_fed_since(t0)
     p.close()
+    logger.remove(sink)
+    dropped = [r for r in records if "limits.send_timeout" in r["message"]]
+    assert len(dropped) == 1 and dropped[0]["level"].name == "WARNING", [r["message"] for r in records]
+    assert not [r["message"] for r in records if r["level"].no >= 40 or r["exception"] is not None]
 
 
 def _limited(tmp_path, http: str, api: str, max_connections: int) -> str:
