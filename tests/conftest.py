@@ -23,6 +23,7 @@ import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from helpers.bystander import Bystander  # noqa: E402
 from helpers.media import make_flv  # noqa: E402
 from helpers.srsconf import ENV as SRS_CONF_ENV, srs_conf_dir  # noqa: E402
 
@@ -100,6 +101,20 @@ def make_server(tmp_path):
     for srv in servers:
         with gevent.Timeout(5, False):
             srv.stop()
+
+
+@pytest.fixture
+def bystander():
+    """bystander(rtmp_port, stream="ok") -> a Bystander (helpers/bystander.py), closed at the end."""
+    made = []
+
+    def make(port, stream: str = "ok"):
+        made.append(Bystander(port, stream))
+        return made[-1]
+
+    yield make
+    for b in made:
+        b.close()
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@ A relay reads or feeds a LiveSource like any connection; it never counts as a pl
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from ..request import DEFAULT_VHOST
 from ..session import Session
 
@@ -32,26 +35,57 @@ def split_host_port(endpoint: str, default_port: int) -> tuple[str, int]:
     return ep, default_port
 
 
+# Query characters kept as they are; everything else (``?``, ``#``, space, CR, LF, other
+# controls, non-ASCII) is percent-encoded. ``%`` stays only before two hex digits.
+_QUERY_SAFE = "=&+:,;@!$'()*/-._~%"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def escape_name(name: str) -> str:
+    """One path item: every reserved byte percent-encoded (``/``, ``?``, ``#``, ``%``, space,
+    controls), ``.`` and ``..`` too, so the item can neither split nor climb the path."""
+    if name in (".", ".."):
+        return name.replace(".", "%2E")
+    return quote(name, safe="")
+
+
+def escape_app(app: str) -> str:
+    """An app, nested ones (``a/b``) kept nested: each item escaped as by escape_name; empty
+    items (``a//b``, a leading or trailing ``/``) dropped."""
+    return "/".join(escape_name(item) for item in app.split("/") if item)
+
+
+def escape_query(q: str) -> str:
+    """A query kept as a query: what could end it or the request line is percent-encoded."""
+    return quote(_STRAY_PERCENT.sub("%25", q), safe=_QUERY_SAFE)
+
+
 def _query(req, vhost: str) -> str:
-    q = req.param.lstrip("?")
+    q = escape_query(req.param.lstrip("?"))
     if vhost and vhost != DEFAULT_VHOST and "vhost=" not in q and "domain=" not in q:
-        q = f"{q}&vhost={vhost}" if q else f"vhost={vhost}"
+        v = escape_query(vhost).replace("&", "%26")
+        q = f"{q}&vhost={v}" if q else f"vhost={v}"
     return q
 
 
 def upstream_url(protocol: str, endpoint: str, req, vhost: str = "") -> str:
     """The URL of ``req``'s stream on another server: ``rtmp://h:p/app/stream?q`` or
-    ``http(s)://h:p/app/stream.flv?q``; a non-default vhost goes as ``?vhost=``."""
+    ``http(s)://h:p/app/stream.flv?q``; a non-default vhost goes as ``?vhost=``.
+
+    The app and the stream come from a client: they are percent-encoded (escape_app,
+    escape_name; srspy/client/url.py decodes them back), the params are kept as a query
+    (escape_query), so no name or param can add a path item, a second query, a fragment,
+    or end an HTTP request line."""
     host, port = split_host_port(endpoint, DEFAULT_PORTS.get(protocol, 1935))
     if ":" in host:
         host = f"[{host}]"
     q = _query(req, vhost or req.vhost)
     q = f"?{q}" if q else ""
-    name = req.stream_name
+    app, name = escape_app(req.app), escape_name(req.stream_name)
     if protocol == "rtmp":
-        return f"rtmp://{host}:{port}/{req.app}/{name}{q}"
+        return f"rtmp://{host}:{port}/{app}/{name}{q}"
     scheme = "https" if protocol == "flvs" else "http"
-    return f"{scheme}://{host}:{port}/{req.app}/{name}.flv{q}"
+    return f"{scheme}://{host}:{port}/{app}/{name}.flv{q}"
 
 
 class RelaySession(Session):
@@ -107,4 +141,4 @@ class RelaySession(Session):
         raise NotImplementedError
 
 
-__all__ = ["RelaySession", "upstream_url", "split_host_port", "EDGE_PULL", "EDGE_FORWARD", "RTMP_FORWARD"]
+__all__ = ["RelaySession", "upstream_url", "escape_name", "escape_app", "escape_query", "split_host_port", "EDGE_PULL", "EDGE_FORWARD", "RTMP_FORWARD"]

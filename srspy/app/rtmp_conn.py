@@ -88,6 +88,9 @@ class RtmpConn:
     def _log_end(self, e: BaseException):
         if self.expired or is_client_gracefully_close(e) or isinstance(e, gevent.GreenletExit):
             logger.info("client disconnect peer. ret={}", getattr(e, "code", 0) or e.__class__.__name__)
+        elif isinstance(e, TimeoutError):  # socket.timeout: a player's write blocked (limits.send_timeout)
+            self.failed = True
+            logger.warning("dropped: the socket blocked over {}s (limits.send_timeout)", self.sock.gettimeout())
         elif isinstance(e, (SrsError, OSError)):
             self.failed = True
             code = getattr(e, "code", 0)

@@ -2,13 +2,16 @@
 
 Both give app ``a/b``, stream ``stream`` and raw query ``x=1``: the app is the path
 without its last item, the stream is the last item (its extension removed for HTTP).
+App and stream are percent-decoded (``live/a%20b`` plays ``a b``; the relays of
+srspy/app/relay.py encode names that way); the query is kept raw, and an HTTP request
+sends the path as written.
 What the protocols need is derived here: the RTMP tcUrl and the stream name with its
 query for publish/play; the Host header and request target for HTTP.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..errors import SrsError
 
@@ -87,12 +90,13 @@ def parse_url(url: str, schemes: tuple = ("rtmp", "rtmps", "http", "https")) -> 
         raise UrlError(f"url {url!r}: no stream in the path")
     if scheme in ("rtmp", "rtmps") and not app:
         raise UrlError(f"url {url!r}: an RTMP url needs an app and a stream (rtmp://host/app/stream)")
+    last = unquote(last)
     stream = last
     if scheme in ("http", "https"):
         dot = last.rfind(".")
         if dot > 0:
             stream = last[:dot]
-    return ClientUrl(url, scheme, host, port or DEFAULT_PORTS[scheme], path, parts.query, app, stream, last)
+    return ClientUrl(url, scheme, host, port or DEFAULT_PORTS[scheme], path, parts.query, unquote(app), stream, last)
 
 
 def parse_rtmp_url(url: str) -> ClientUrl:

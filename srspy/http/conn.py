@@ -248,6 +248,12 @@ class HttpConn:
             text = str(e) if str(e) != str(e.status) else reason_phrase(e.status)
             logger.info("http: {} {} answered {}: {}", r.method, r.url, e.status, text)
             return self._reply(r, e.status, text, close=getattr(e, "close", False), keep=w.header())
+        except TimeoutError:  # socket.timeout: a write blocked longer than send_timeout
+            if self.closed:
+                raise
+            logger.warning("http: {} {} dropped: a write blocked over {}s (limits.send_timeout)", r.method, r.url,
+                           self.send_timeout)
+            return False
         except Exception as e:
             if self.closed or is_client_gracefully_close(e):
                 raise

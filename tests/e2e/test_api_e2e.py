@@ -153,9 +153,10 @@ def test_api_with_publisher_and_players(make_server, procs, short_flv):
     summ = api(port, "/api/v1/summaries", headers=AUTH)["data"]
     assert summ["self"]["pid"] == int(srv.stat.pid) and summ["self"]["srs_uptime"] >= 0
     assert summ["system"]["conn_srs"] >= 4 and summ["system"]["srs_send_bytes"] > 0 and "ilde_time" in summ["system"]
+    assert summ["self"]["greenlets"] >= summ["system"]["conn_srs"]  # srspy: one greenlet per connection at least
     assert api(port, "/api/v1/rusages", headers=AUTH)["data"]["ru_maxrss"] > 0
     sp = api(port, "/api/v1/self_proc_stats", headers=AUTH)["data"]
-    assert sp["pid"] == int(srv.stat.pid) and sp["rss"] > 0
+    assert sp["pid"] == int(srv.stat.pid) and sp["rss"] > 0 and sp["greenlets"] >= summ["system"]["conn_srs"]
 
     # the exporter agrees with the API
     before = api(port, "/api/v1/summaries", headers=AUTH)["data"]["system"]["srs_send_bytes"]

@@ -15,6 +15,7 @@ from srspy.client.flvfile import read_flv_file
 from srspy.client.httpflv import HttpFlvPullSession, HttpStatusError, TooManyRedirects, make_ssl_context
 from srspy.client.rtmp import RtmpPushSession
 from srspy.client.session import CLOSED, ERROR
+from srspy.client.url import UrlError
 from srspy.errors import ProtocolError, Timeout
 from srspy.kernel.flv import encode_tag, flv_header
 
@@ -254,3 +255,14 @@ def test_pull_from_srspy(make_server, short_flv):
     assert got_av[2:] == want[2:]
     push.dispose()
     assert pull.wait(5).reason == CLOSED  # unpublish ends the body
+
+
+def test_redirects_by_default_stop_after_five_and_never_leave_http(serve):
+    s = serve(lambda path: (302, {"Location": f"/r{int(path[2:].split('.')[0] or 0) + 1}.flv" if path.startswith("/r")
+                                  else "/r1.flv"}, b""))
+    with pytest.raises(TooManyRedirects, match="more than 5 redirects"):
+        HttpFlvPullSession(f"http://127.0.0.1:{s.port}/a.flv").start()
+    assert len(s.requests) == 6  # the first request and five redirects followed
+    t = serve(lambda path: (302, {"Location": "rtmp://127.0.0.1/live/s"}, b""))
+    with pytest.raises(UrlError):
+        HttpFlvPullSession(f"http://127.0.0.1:{t.port}/a.flv").start()

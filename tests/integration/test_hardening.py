@@ -14,7 +14,7 @@ import gevent
 import pytest
 from helpers.flvclient import http_get
 from helpers.net import free_port, shrink_server_sndbuf
-from helpers.rtmpraw import Publisher, RawRtmp, conn_of, read_time_with_unfinished, unfinished_heads
+from helpers.rtmpraw import RawRtmp, conn_of, read_time_with_unfinished, unfinished_heads
 from loguru import logger
 
 from srspy.kernel import amf0
@@ -24,62 +24,6 @@ pytestmark = pytest.mark.timeout(90)
 
 API = "http_api { enabled on; listen 0; }"
 MiB = 1024 * 1024
-
-
-class Bystander:
-    """A publisher of /live/ok and a player of it, whose video arrival times are kept."""
-
-    def __init__(self, port: int):
-        self.pub = Publisher(port, "ok")
-        self.player = RawRtmp(port, timeout=10)
-        self.player.handshake()
-        self.player.play("ok")
-        self.arrivals: list[float] = []
-        self.g = gevent.spawn(self._read)
-        self.wait_fed()
-
-    def _read(self):
-        try:
-            while True:
-                for m in self.player.read():
-                    if m.type == VIDEO:
-                        self.arrivals.append(time.monotonic())
-                del self.player.msgs[:]
-        except (OSError, EOFError):
-            pass
-
-    def wait_fed(self, n: int = 10, timeout: float = 10.0) -> None:
-        start = len(self.arrivals)
-        deadline = time.monotonic() + timeout
-        while len(self.arrivals) < start + n:
-            assert time.monotonic() < deadline, "the bystander player stopped receiving video"
-            gevent.sleep(0.02)
-
-    def assert_fed_since(self, t0: float) -> None:
-        """Video arrived all along since ``t0`` (no gap over a second), and still arrives."""
-        self.wait_fed()
-        times = [t0] + [t for t in self.arrivals if t >= t0]
-        gap = max(b - a for a, b in zip(times, times[1:]))
-        assert gap < 1.0, f"the other stream's player waited {gap:.2f}s for video"
-
-    def close(self):
-        self.g.kill()
-        self.pub.g.kill()
-        self.player.close()
-        self.pub.c.close()
-
-
-@pytest.fixture
-def bystander():
-    made = []
-
-    def make(port):
-        made.append(Bystander(port))
-        return made[-1]
-
-    yield make
-    for b in made:
-        b.close()
 
 
 def publishing_attacker(make_server, bystander):
@@ -336,6 +280,8 @@ def _stuck_client(port: int, request: bytes | None = None):
 def test_an_http_player_that_stops_reading_is_dropped_after_send_timeout(make_server, bystander):
     srv = make_server(extra="limits { send_timeout 1; }")
     other = bystander(srv.rtmp_ports[0])
+    records: list = []
+    sink = logger.add(lambda m: records.append(m.record), level="WARNING")
     t0 = time.monotonic()
     stuck = _stuck_client(srv.http_port, b"GET /live/ok.flv HTTP/1.1\r\nHost: x\r\n\r\n")
     src = srv.sources.sources["/live/ok"]
@@ -353,11 +299,18 @@ def test_an_http_player_that_stops_reading_is_dropped_after_send_timeout(make_se
     assert not any(getattr(c, "remote_port", None) == stuck.getsockname()[1] for c in srv.conns.values())
     other.assert_fed_since(t0)
     stuck.close()
+    logger.remove(sink)
+    # one warning line that names the bound, no error record with a traceback
+    dropped = [r for r in records if "limits.send_timeout" in r["message"]]
+    assert len(dropped) == 1 and dropped[0]["level"].name == "WARNING", [r["message"] for r in records]
+    assert not [r for r in records if r["level"].no >= 40 or r["exception"] is not None]
 
 
 def test_an_rtmp_player_that_stops_reading_is_dropped_after_send_timeout(make_server, bystander):
     srv = make_server(extra="limits { send_timeout 1; }")
     other = bystander(srv.rtmp_ports[0])
+    records: list = []
+    sink = logger.add(lambda m: records.append(m.record), level="WARNING")
     t0 = time.monotonic()
     p = RawRtmp(srv.rtmp_ports[0])
     p.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096)
@@ -372,6 +325,10 @@ def test_an_rtmp_player_that_stops_reading_is_dropped_after_send_timeout(make_se
     assert len(srv.sources.sources["/live/ok"].consumers) == 1
     other.assert_fed_since(t0)
     p.close()
+    logger.remove(sink)
+    dropped = [r for r in records if "limits.send_timeout" in r["message"]]
+    assert len(dropped) == 1 and dropped[0]["level"].name == "WARNING", [r["message"] for r in records]
+    assert not [r["message"] for r in records if r["level"].no >= 40 or r["exception"] is not None]
 
 
 def _limited(tmp_path, http: str, api: str, max_connections: int) -> str:

@@ -86,3 +86,52 @@ def test_split_host_port():
     assert split_host_port("1936", 9) == ("127.0.0.1", 1936)
     assert split_host_port("[::1]:7", 9) == ("::1", 7)
     assert split_host_port("[::1]", 9) == ("::1", 9)
+
+
+NASTY = ["a/b", "s?x=1", "s#frag", "a b", "s\r\nHost: evil", "..", ".", "%41", "中文", "s.flv?y"]
+
+
+@pytest.mark.parametrize("name", NASTY)
+@pytest.mark.parametrize("protocol", ["rtmp", "flv"])
+def test_upstream_url_escapes_names_and_round_trips(protocol, name):
+    req = _req(app=f"live/{name}", stream=name, param="?k=v", protocol="rtmp")
+    url = upstream_url(protocol, "o:1", req)
+    scheme = "rtmp" if protocol == "rtmp" else "http"
+    prefix = f"{scheme}://o:1/"
+    assert url.startswith(prefix)
+    rest = url[len(prefix):]
+    # one query, no fragment, nothing that ends a request line, the path's items unchanged in number
+    assert rest.count("?") == 1 and "#" not in rest and not any(c in rest for c in " \r\n\t")
+    path, _, query = rest.partition("?")
+    items = path.split("/")
+    assert len(items) == len([i for i in req.app.split("/") if i]) + 1 and ".." not in items and "." not in items
+    assert query == "k=v"
+    u = parse_url(url)
+    app = "/".join(i for i in f"live/{name}".split("/") if i)
+    assert (u.app, u.stream, u.raw_query) == (app, name, "k=v")  # the relay's .flv is removed again
+
+
+@pytest.mark.parametrize("param, query", [
+    ("?k=v&t=a%20b", "k=v&t=a%20b"),                  # escapes already there are kept
+    ("?k=v?x=1", "k=v%3Fx=1"),                        # a second ? cannot start a second query
+    ("?k=v#/../../admin", "k=v%23/../../admin"),      # nor # a fragment
+    ("?k=a b\r\nX-Evil: 1", "k=a%20b%0D%0AX-Evil:%201"),  # nor space, CR, LF end the request line
+    ("?k=100%", "k=100%25"),                          # a stray % is escaped
+    ("?k=é", "k=%C3%A9"),
+])
+def test_upstream_url_params_stay_one_query(param, query):
+    assert upstream_url("flv", "o:1", _req(param=param)) == f"http://o:1/live/s.flv?{query}"
+    assert upstream_url("rtmp", "o:1", _req(param=param)) == f"rtmp://o:1/live/s?{query}"
+    assert parse_url(upstream_url("rtmp", "o:1", _req(param=param))).raw_query == query
+
+
+def test_upstream_vhost_is_escaped_as_one_param():
+    assert upstream_url("rtmp", "o:1", _req(), vhost="v&x=1 #") == "rtmp://o:1/live/s?vhost=v%26x=1%20%23"
+
+
+def test_client_urls_decode_names_but_keep_the_request_target():
+    u = parse_httpflv_url("http://h/live%2Fx/a%20b.flv?t=a%20b")
+    assert (u.app, u.stream, u.file_name, u.raw_query) == ("live/x", "a b", "a b.flv", "t=a%20b")
+    assert u.path_with_query == "/live%2Fx/a%20b.flv?t=a%20b"
+    r = parse_rtmp_url("rtmp://h/live/a%3Fb?t=1")
+    assert (r.app, r.stream, r.stream_with_query) == ("live", "a?b", "a?b?t=1")
