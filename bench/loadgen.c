@@ -152,7 +152,7 @@ typedef struct conn {
     uint8_t tsb[TS_PACKET];
     int tshave;
     /* websocket: frame parser state, header or control payload bytes, the expected accept */
-    int wst, wneed, whave, wop, wfin, wfrag;
+    int wst, wneed, whave, wop, wfrag;
     uint64_t wrem;
     uint8_t wb[128];
     char ws_accept[32];
