@@ -4,8 +4,16 @@
  *   loadgen flv     -u http://127.0.0.1:8080/live/stream.flv  -n 1000 -d 30 --warmup 5 -o r.json
  *   loadgen rtmp    -u rtmp://127.0.0.1:1935/live/stream      -n 1000 -d 30 --warmup 5 -o r.json
  *   loadgen publish -u rtmp://127.0.0.1:1935/live/NAME -f in.flv -n 100 -d 30 --warmup 5
+ *   loadgen ts      -u http://127.0.0.1:8080/live/stream.ts   -n 1000 -d 30 --warmup 5 -o r.json
+ *   loadgen wsflv   -u ws://127.0.0.1:8080/live/stream.flv    -n 1000 -d 30 --warmup 5 -o r.json
+ *   loadgen wsts    -u ws://127.0.0.1:8080/live/stream.ts     -n 1000 -d 30 --warmup 5 -o r.json
  *
  * flv:     N HTTP-FLV players (GET, status 200, chunked or close-delimited body, FLV tags).
+ * ts:      N HTTP-TS players (the same HTTP, an MPEG-TS body: 188-byte packets, PES headers
+ *          of the video PID 0x100 and audio PIDs 0x101/0x102 read for their timestamps).
+ * wsflv, wsts: N WebSocket players (RFC 6455 upgrade with a random Sec-WebSocket-Key,
+ *          101 and Sec-WebSocket-Accept checked; unmasked server frames with 2/4/10-byte
+ *          headers, fragments, pings answered) of an FLV or TS stream in binary messages.
  * rtmp:    N RTMP players (simple handshake, connect, createStream, play; full chunk parser,
  *          peer Set Chunk Size, Acknowledgement, PingResponse).
  * publish: N RTMP publishers of one FLV file on NAME_0 .. NAME_{N-1}, paced in real time,
@@ -34,21 +42,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { M_FLV, M_RTMP, M_PUB };
+enum { M_FLV, M_RTMP, M_PUB, M_TS, M_WSFLV, M_WSTS };
 enum { ST_IDLE, ST_CONNECTING, ST_HTTP_HEAD, ST_HTTP_BODY, ST_HS1, ST_HS2, ST_RTMP, ST_DONE };
 enum { P_NONE, P_CONNECT, P_CREATE, P_PUBWAIT, P_PLAYING, P_PUBLISHING };
 enum { F_HDR, F_TAG, F_BODYHDR };
 enum { D_SIZE, D_DATA, D_CRLF, D_END };
+enum { W_HDR, W_DATA, W_CTRL };
 
 #define RBUF_SIZE (512 * 1024)
 #define MAX_CTRL_MSG (1024 * 1024)
 #define PUB_MAXQ (4 * 1024 * 1024)
+#define TS_PACKET 188
+#define TS_VIDEO_PID 0x100 /* the PIDs SRS (and srspy's kernel/ts.py) write */
+#define TS_AAC_PID 0x101
+#define TS_MP3_PID 0x102
 
 /* ---------------------------------------------------------------- options */
 static int o_mode = -1;
@@ -57,6 +71,8 @@ static double o_dur = 10, o_warm = 0, o_timeout = 10;
 static const char *o_url, *o_out, *o_file;
 static int o_ramp = 200, o_ramp_ms = 100, o_poll_ms = 2, o_streams = 0;
 static int o_rcvbuf = 512 * 1024, o_chunk = 0, o_verbose = 0;
+/* derived from the mode: players that start with an HTTP request, over WebSocket, of TS */
+static int g_http, g_ws, g_ts;
 
 /* ---------------------------------------------------------------- url */
 static struct sockaddr_in g_addr;
@@ -132,6 +148,14 @@ typedef struct conn {
     uint64_t fskip;
     uint8_t ftype;
     uint32_t fsize, fts;
+    /* ts: the part of a packet that ended a read */
+    uint8_t tsb[TS_PACKET];
+    int tshave;
+    /* websocket: frame parser state, header or control payload bytes, the expected accept */
+    int wst, wneed, whave, wop, wfrag;
+    uint64_t wrem;
+    uint8_t wb[128];
+    char ws_accept[32];
     /* rtmp */
     uint8_t *s1;
     int hs_have;
@@ -252,7 +276,41 @@ static inline void wbe16(uint8_t *p, uint32_t v) { p[0] = v >> 8; p[1] = v; }
 static inline void wbe24(uint8_t *p, uint32_t v) { p[0] = v >> 16; p[1] = v >> 8; p[2] = v; }
 static inline void wbe32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
 
+/* copy bytes of (*p, *n) into buf until it holds want bytes; true when it does */
+static int gather(uint8_t *buf, int *have, int want, const uint8_t **p, size_t *n) {
+    size_t k = (size_t)(want - *have);
+    if (k > *n) k = *n;
+    memcpy(buf + *have, *p, k);
+    *have += (int)k;
+    *p += k;
+    *n -= k;
+    return *have == want;
+}
+
 /* ---------------------------------------------------------------- media accounting */
+static void first_key(conn *c) {
+    c->t_first_key = g_now;
+    setup_over(c);
+}
+
+/* one media frame (not a sequence header) with timestamp ts (ms): delivery and lag clock */
+static void media_tick(conn *c, uint32_t ts) {
+    c->frames++;
+    c->t_last_media = g_now;
+    if (!c->have_media) {
+        c->have_media = 1;
+        c->t_first_media = g_now;
+        c->ts_first = ts;
+        c->prog = 0;
+        c->min_d = 0;
+        return;
+    }
+    int32_t d = (int32_t)(ts - c->ts_first);
+    if (d > c->prog) c->prog = d;
+    double dd = (double)(g_now - c->t_first_media) / 1e6 - (double)c->prog;
+    if (dd < c->min_d) c->min_d = dd;
+}
+
 static void on_media(conn *c, int type, uint32_t ts, const uint8_t *h, int hl) {
     if (type != 8 && type != 9) return;
     int seqhdr = 0;
@@ -274,26 +332,9 @@ static void on_media(conn *c, int type, uint32_t ts, const uint8_t *h, int hl) {
         } else {
             key = 1; /* not AVC/HEVC: first video tag */
         }
-        if (key) {
-            c->t_first_key = g_now;
-            setup_over(c);
-        }
+        if (key) first_key(c);
     }
-    if (seqhdr) return;
-    c->frames++;
-    c->t_last_media = g_now;
-    if (!c->have_media) {
-        c->have_media = 1;
-        c->t_first_media = g_now;
-        c->ts_first = ts;
-        c->prog = 0;
-        c->min_d = 0;
-        return;
-    }
-    int32_t d = (int32_t)(ts - c->ts_first);
-    if (d > c->prog) c->prog = d;
-    double dd = (double)(g_now - c->t_first_media) / 1e6 - (double)c->prog;
-    if (dd < c->min_d) c->min_d = dd;
+    if (!seqhdr) media_tick(c, ts);
 }
 
 /* ---------------------------------------------------------------- FLV parser */
@@ -307,13 +348,7 @@ static int flv_feed(conn *c, const uint8_t *p, size_t n) {
             c->fskip -= k;
             continue;
         }
-        size_t k = (size_t)(c->fneed - c->fhave);
-        if (k > n) k = n;
-        memcpy(c->fb + c->fhave, p, k);
-        c->fhave += (int)k;
-        p += k;
-        n -= k;
-        if (c->fhave < c->fneed) break;
+        if (!gather(c->fb, &c->fhave, c->fneed, &p, &n)) break;
         switch (c->fst) {
         case F_HDR: {
             if (memcmp(c->fb, "FLV", 3) != 0) {
@@ -367,20 +402,249 @@ static int flv_feed(conn *c, const uint8_t *p, size_t n) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- MPEG-TS parser */
+static uint64_t pes_time(const uint8_t *q) {
+    return (uint64_t)((q[0] >> 1) & 7) << 30 | (uint64_t)q[1] << 22 | (uint64_t)(q[2] >> 1) << 15 |
+           (uint64_t)q[3] << 7 | (uint64_t)(q[4] >> 1);
+}
+
+/* One 188-byte packet. Only a packet that starts a PES on a media PID is looked into: its
+   adaptation field for random_access_indicator, its PES header for the DTS (or PTS), which
+   counts as one frame at DTS / 90 ms. The first such packet on the video PID with
+   random_access_indicator set is the first keyframe. */
+static int ts_packet(conn *c, const uint8_t *k) {
+    if (k[0] != 0x47) {
+        fail(c, "parse");
+        return -1;
+    }
+    if (!(k[1] & 0x40)) return 0; /* no payload_unit_start */
+    uint32_t pid = (uint32_t)(k[1] & 0x1f) << 8 | k[2];
+    if (pid != TS_VIDEO_PID && pid != TS_AAC_PID && pid != TS_MP3_PID) return 0;
+    int afc = (k[3] >> 4) & 3, off = 4, rai = 0;
+    if (afc & 2) {
+        int afl = k[4];
+        if (afl > 183) {
+            fail(c, "parse");
+            return -1;
+        }
+        if (afl > 0) rai = k[5] & 0x40;
+        off = 5 + afl;
+    }
+    if (!(afc & 1)) return 0;
+    const uint8_t *q = k + off;
+    int ql = TS_PACKET - off;
+    if (ql < 9 || q[0] != 0 || q[1] != 0 || q[2] != 1) {
+        fail(c, "parse");
+        return -1;
+    }
+    int flags = q[7] >> 6, hdl = q[8];
+    if (!(flags & 2) || hdl > ql - 9 || hdl < (flags == 3 ? 10 : 5)) return 0; /* no timestamp */
+    uint64_t t = pes_time(q + (flags == 3 ? 14 : 9));
+    if (pid == TS_VIDEO_PID && rai && !c->t_first_key) first_key(c);
+    media_tick(c, (uint32_t)(t / 90));
+    return 0;
+}
+
+static int ts_feed(conn *c, const uint8_t *p, size_t n) {
+    c->bytes += n;
+    if (c->tshave) {
+        if (!gather(c->tsb, &c->tshave, TS_PACKET, &p, &n)) return 0;
+        c->tshave = 0;
+        if (ts_packet(c, c->tsb) < 0) return -1;
+    }
+    for (; n >= TS_PACKET; p += TS_PACKET, n -= TS_PACKET)
+        if (ts_packet(c, p) < 0) return -1;
+    memcpy(c->tsb, p, n);
+    c->tshave = (int)n;
+    return 0;
+}
+
+/* the media bytes of a response body or of WebSocket binary messages */
+static int media_feed(conn *c, const uint8_t *p, size_t n) { return g_ts ? ts_feed(c, p, n) : flv_feed(c, p, n); }
+
+/* ---------------------------------------------------------------- WebSocket (RFC 6455) */
+static void sha1(const uint8_t *msg, size_t len, uint8_t out[20]) {
+    uint32_t h[5] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u, 0xc3d2e1f0u};
+    uint8_t blk[64];
+    uint64_t bits = (uint64_t)len * 8;
+    size_t total = (len + 9 + 63) / 64 * 64;
+    for (size_t pos = 0; pos < total; pos += 64) {
+        for (size_t i = 0; i < 64; i++) {
+            size_t j = pos + i;
+            blk[i] = j < len ? msg[j] : j == len ? 0x80 : 0;
+        }
+        if (pos + 64 == total)
+            for (int i = 0; i < 8; i++) blk[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+        uint32_t w[80];
+        for (int i = 0; i < 16; i++) w[i] = be32(blk + 4 * i);
+        for (int i = 16; i < 80; i++) {
+            uint32_t x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
+            w[i] = x << 1 | x >> 31;
+        }
+        uint32_t a = h[0], b = h[1], cc = h[2], d = h[3], e = h[4];
+        for (int i = 0; i < 80; i++) {
+            uint32_t f, k;
+            if (i < 20) f = (b & cc) | (~b & d), k = 0x5a827999u;
+            else if (i < 40) f = b ^ cc ^ d, k = 0x6ed9eba1u;
+            else if (i < 60) f = (b & cc) | (b & d) | (cc & d), k = 0x8f1bbcdcu;
+            else f = b ^ cc ^ d, k = 0xca62c1d6u;
+            uint32_t t = (a << 5 | a >> 27) + f + e + k + w[i];
+            e = d;
+            d = cc;
+            cc = b << 30 | b >> 2;
+            b = a;
+            a = t;
+        }
+        h[0] += a;
+        h[1] += b;
+        h[2] += cc;
+        h[3] += d;
+        h[4] += e;
+    }
+    for (int i = 0; i < 5; i++) wbe32(out + 4 * i, h[i]);
+}
+
+static void base64(const uint8_t *in, size_t n, char *out) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = tab[v >> 18 & 63];
+        out[o++] = tab[v >> 12 & 63];
+        out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+static void random_bytes(uint8_t *b, size_t n) {
+    while (n) {
+        ssize_t r = getrandom(b, n, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            die("getrandom: %s", strerror(errno));
+        }
+        b += r;
+        n -= (size_t)r;
+    }
+}
+
+/* a fresh Sec-WebSocket-Key into key (25 bytes), and the accept value it asks for into c */
+static void ws_key(conn *c, char *key) {
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    uint8_t raw[16], dig[20];
+    char cat[80];
+    random_bytes(raw, sizeof raw);
+    base64(raw, sizeof raw, key);
+    snprintf(cat, sizeof cat, "%s%s", key, guid);
+    sha1((const uint8_t *)cat, strlen(cat), dig);
+    base64(dig, sizeof dig, c->ws_accept);
+}
+
+/* a masked control frame from the client (a pong) */
+static void ws_send_control(conn *c, int op, const uint8_t *p, int n) {
+    uint8_t f[6 + 125];
+    f[0] = (uint8_t)(0x80 | op);
+    f[1] = (uint8_t)(0x80 | n);
+    random_bytes(f + 2, 4);
+    for (int i = 0; i < n; i++) f[6 + i] = p[i] ^ f[2 + (i & 3)];
+    ob_append(c, f, (size_t)(6 + n));
+}
+
+static int ws_control(conn *c) {
+    switch (c->wop) {
+    case 0x8: /* close: the server ended the stream */
+        fail(c, "disconnect");
+        return -1;
+    case 0x9: ws_send_control(c, 0xA, c->wb, c->whave); break;
+    default: break; /* pong */
+    }
+    return 0;
+}
+
+/* the frame header in c->wb is complete (c->whave == c->wneed): start its payload */
+static int ws_header(conn *c) {
+    const uint8_t *h = c->wb;
+    int op = h[0] & 0x0f, fin = h[0] & 0x80, len7 = h[1] & 0x7f;
+    if (c->wneed == 2 && (len7 == 126 || len7 == 127)) {
+        c->wneed = len7 == 126 ? 4 : 10;
+        return 0;
+    }
+    if ((h[0] & 0x70) || (h[1] & 0x80)) { /* no extension was agreed; server frames are unmasked */
+        fail(c, "ws_frame");
+        return -1;
+    }
+    uint64_t len = len7 == 126 ? be16(h + 2) : len7 == 127 ? (uint64_t)be32(h + 2) << 32 | be32(h + 6) : (uint64_t)len7;
+    if (len7 == 127 && (h[2] & 0x80)) {
+        fail(c, "ws_frame");
+        return -1;
+    }
+    c->whave = 0;
+    c->wneed = 2;
+    if (op >= 0x8) {
+        if (!fin || len > 125 || op > 0xA) {
+            fail(c, "ws_frame");
+            return -1;
+        }
+        c->wop = op;
+        c->wrem = len;
+        c->wst = W_CTRL;
+        if (!len) {
+            c->wst = W_HDR;
+            return ws_control(c);
+        }
+        return 0;
+    }
+    /* data: binary messages only, maybe fragmented (continuations within one message) */
+    if (op == 0x2 ? c->wfrag : op != 0x0 || !c->wfrag) {
+        fail(c, "ws_frame");
+        return -1;
+    }
+    c->wfrag = !fin;
+    c->wrem = len;
+    c->wst = len ? W_DATA : W_HDR;
+    return 0;
+}
+
+static int ws_feed(conn *c, const uint8_t *p, size_t n) {
+    while (n) {
+        if (c->wst == W_DATA) {
+            size_t k = n < c->wrem ? n : (size_t)c->wrem;
+            if (media_feed(c, p, k) < 0) return -1;
+            p += k;
+            n -= k;
+            c->wrem -= k;
+            if (!c->wrem) c->wst = W_HDR;
+            continue;
+        }
+        if (!gather(c->wb, &c->whave, c->wst == W_CTRL ? (int)c->wrem : c->wneed, &p, &n)) break;
+        if (c->wst == W_CTRL) {
+            c->wst = W_HDR;
+            if (ws_control(c) < 0) return -1;
+            c->whave = 0;
+            c->wneed = 2;
+        } else if (ws_header(c) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- HTTP */
 static int http_body(conn *c, const uint8_t *p, size_t n) {
+    if (g_ws) return ws_feed(c, p, n);
     if (!c->chunked) {
         if (c->clen >= 0) {
             if ((int64_t)n > c->clen) n = (size_t)c->clen;
             c->clen -= (int64_t)n;
-            if (flv_feed(c, p, n) < 0) return -1;
+            if (media_feed(c, p, n) < 0) return -1;
             if (c->clen == 0) {
                 fail(c, "disconnect");
                 return -1;
             }
             return 0;
         }
-        return flv_feed(c, p, n);
+        return media_feed(c, p, n);
     }
     while (n) {
         switch (c->dst) {
@@ -415,7 +679,7 @@ static int http_body(conn *c, const uint8_t *p, size_t n) {
         }
         case D_DATA: {
             size_t k = n < c->drem ? n : (size_t)c->drem;
-            if (flv_feed(c, p, k) < 0) return -1;
+            if (media_feed(c, p, k) < 0) return -1;
             p += k;
             n -= k;
             c->drem -= k;
@@ -497,14 +761,24 @@ static int http_feed(conn *c, const uint8_t *p, size_t n) {
         return -1;
     }
     int code = atoi(c->hbuf + 9);
-    if (code != 200) {
+    if (code != (g_ws ? 101 : 200)) {
         fail(c, "http_status");
         return -1;
     }
     char val[64];
-    c->chunked = header_has(c->hbuf, "transfer-encoding", "chunked", NULL, 0);
+    if (g_ws) {
+        if (!header_has(c->hbuf, "upgrade", "websocket", NULL, 0) || !header_has(c->hbuf, "connection", "upgrade", NULL, 0) ||
+            !header_has(c->hbuf, "sec-websocket-accept", NULL, val, sizeof val) || strcmp(val, c->ws_accept) != 0) {
+            fail(c, "ws_handshake");
+            return -1;
+        }
+        c->wst = W_HDR;
+        c->wneed = 2;
+        c->whave = 0;
+    }
+    c->chunked = !g_ws && header_has(c->hbuf, "transfer-encoding", "chunked", NULL, 0);
     c->clen = -1;
-    if (!c->chunked && header_has(c->hbuf, "content-length", NULL, val, sizeof val)) c->clen = atoll(val);
+    if (!g_ws && !c->chunked && header_has(c->hbuf, "content-length", NULL, val, sizeof val)) c->clen = atoll(val);
     free(c->hbuf);
     c->hbuf = NULL;
     c->state = ST_HTTP_BODY;
@@ -1030,7 +1304,7 @@ static void pub_pump(conn *c) {
 
 /* ---------------------------------------------------------------- connection setup */
 static void build_names(conn *c) {
-    const char *tmpl = o_mode == M_FLV ? g_path : g_stream;
+    const char *tmpl = g_http ? g_path : g_stream;
     int k = o_streams > 0 ? c->idx % o_streams : c->idx;
     char buf[1100];
     if (strstr(tmpl, "%d")) {
@@ -1040,19 +1314,29 @@ static void build_names(conn *c) {
     } else {
         snprintf(buf, sizeof buf, "%s", tmpl);
     }
-    if (o_mode == M_FLV)
+    if (g_http)
         snprintf(c->path, sizeof c->path, "%s", buf);
     else
         snprintf(c->name, sizeof c->name, "%.255s", buf);
 }
 
 static void on_connected(conn *c) {
-    if (o_mode == M_FLV) {
-        char req[1600];
-        int l = snprintf(req, sizeof req,
+    if (g_http) {
+        char req[1700];
+        int l;
+        if (g_ws) {
+            char key[32];
+            ws_key(c, key);
+            l = snprintf(req, sizeof req,
+                         "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: loadgen/1.0\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                         c->path, g_hostport, key);
+        } else {
+            l = snprintf(req, sizeof req,
                          "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: loadgen/1.0\r\nAccept: */*\r\n"
                          "Connection: keep-alive\r\n\r\n",
                          c->path, g_hostport);
+        }
         ob_append(c, req, (size_t)l);
         c->state = ST_HTTP_HEAD;
     } else {
@@ -1141,9 +1425,9 @@ static void on_event(conn *c, uint32_t evs) {
             }
             if (!c->t_first_byte) c->t_first_byte = g_now;
             c->wire_in += (uint64_t)r;
-            int rc = o_mode == M_FLV ? http_feed(c, g_rbuf, (size_t)r) : rtmp_feed(c, g_rbuf, (size_t)r);
+            int rc = g_http ? http_feed(c, g_rbuf, (size_t)r) : rtmp_feed(c, g_rbuf, (size_t)r);
             if (rc < 0 || c->state == ST_DONE) return;
-            if (o_mode != M_FLV && c->win_ack && c->wire_in - c->last_ack >= c->win_ack) {
+            if (!g_http && c->win_ack && c->wire_in - c->last_ack >= c->win_ack) {
                 rtmp_ctrl32(c, 3, (uint32_t)c->wire_in);
                 c->last_ack = c->wire_in;
             }
@@ -1225,6 +1509,9 @@ static void parse_url(const char *url) {
     } else if (!strncmp(url, "rtmp://", 7)) {
         p = url + 7;
         g_port = 1935;
+    } else if (!strncmp(url, "ws://", 5)) {
+        p = url + 5;
+        g_port = 80;
     } else {
         die("unsupported url %s", url);
     }
@@ -1376,7 +1663,7 @@ static void report(struct rusage *ru_w, uint64_t t_stop) {
     getrusage(RUSAGE_SELF, &ru);
     double cu = cpu_s(&ru, 0), cs = cpu_s(&ru, 1);
     double cw = cu + cs - cpu_s(ru_w, 0) - cpu_s(ru_w, 1);
-    static const char *mname[] = {"flv", "rtmp", "publish"};
+    static const char *mname[] = {"flv", "rtmp", "publish", "ts", "wsflv", "wsts"};
     fprintf(f, "{\n  \"mode\": \"%s\",\n  \"url\": \"%s\",\n", mname[o_mode], o_url);
     fprintf(f, "  \"n\": %d,\n  \"started\": %d,\n  \"ok\": %d,\n  \"failed\": %d,\n", n, n - notstarted, ok,
             failed);
@@ -1430,7 +1717,7 @@ static void on_signal(int s) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen flv|rtmp|publish -u URL [-n N] [-d SECONDS] [--warmup SECONDS] [-o FILE]\n"
+            "usage: loadgen flv|ts|wsflv|wsts|rtmp|publish -u URL [-n N] [-d SECONDS] [--warmup SECONDS] [-o FILE]\n"
             "  -f FILE          FLV input for publish\n"
             "  --ramp N         connections started per ramp step (200)\n"
             "  --ramp-ms MS     ramp step (100)\n"
@@ -1451,8 +1738,17 @@ int main(int argc, char **argv) {
         o_mode = M_RTMP;
     else if (!strcmp(argv[1], "publish"))
         o_mode = M_PUB;
+    else if (!strcmp(argv[1], "ts"))
+        o_mode = M_TS;
+    else if (!strcmp(argv[1], "wsflv"))
+        o_mode = M_WSFLV;
+    else if (!strcmp(argv[1], "wsts"))
+        o_mode = M_WSTS;
     else
         usage();
+    g_ws = o_mode == M_WSFLV || o_mode == M_WSTS;
+    g_http = o_mode == M_FLV || o_mode == M_TS || g_ws;
+    g_ts = o_mode == M_TS || o_mode == M_WSTS;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1483,7 +1779,8 @@ int main(int argc, char **argv) {
     if (o_dur <= 0 || o_warm < 0 || o_warm >= o_dur) die("need 0 <= warmup < duration");
     if (o_ramp < 1 || o_ramp_ms < 1) die("bad ramp");
     if (o_chunk && (o_chunk < 128 || o_chunk > 0x7fffffff)) die("bad chunk size");
-    if ((o_mode == M_FLV) != (strncmp(o_url, "http://", 7) == 0)) die("flv needs http://, rtmp/publish need rtmp://");
+    const char *scheme = g_ws ? "ws://" : g_http ? "http://" : "rtmp://";
+    if (strncmp(o_url, scheme, strlen(scheme)) != 0) die("%s needs a %s URL", argv[1], scheme);
     if (o_mode == M_PUB && !o_file) die("publish needs -f FILE.flv");
     parse_url(o_url);
     if (o_mode == M_PUB) load_flv(o_file);

@@ -5,7 +5,8 @@
     python3 bench/run.py --players 100,1000 --duration 20 --servers nms,nginx
     python3 bench/run.py --players 3000 --modes flv
     python3 bench/run.py --repeat 5            # each point 5 times (default 3), medians reported
-    python3 bench/run.py --quick               # smoke test: srspy, 20 players, 5 s, flv+rtmp, once
+    python3 bench/run.py --quick               # smoke test: srspy, 20 players, 5 s, flv+rtmp+ts+wsflv, once
+    python3 bench/run.py --compare ../old-tree # hot path: srspy of another tree against this one
 
 Each point (server x mode x players) starts a fresh server pinned to one core, publishes the
 test stream with ffmpeg, runs bench/.build/loadgen on the other core and samples the server's
@@ -44,17 +45,31 @@ NMS_DIR = os.path.join(CACHE, "nms")
 NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-ALL_SERVERS = ("srspy", "nms", "nginx")
-ALL_MODES = ("flv", "rtmp", "lowlat", "ingest")
+ALL_SERVERS = ("srspy", "nms", "nginx")  # the default --servers
+# srspy run from the tree given to --compare (the code before a change): its hot path against this tree's
+BASE = "srspy-base"
+SERVERS = ALL_SERVERS + (BASE,)
+SRSPY_TREES = {"srspy": ROOT, BASE: None}  # --srspy-tree and --compare set them
+ALL_MODES = ("flv", "rtmp", "lowlat", "ingest", "ts", "wsflv")
+QUICK_MODES = ("flv", "rtmp", "ts", "wsflv")
+COMPARE_MODES = ("flv", "rtmp")
 # which (variant, protocol) each server uses for each mode; None = not supported
+SRSPY_PLAN = {"flv": ("default", "flv"), "rtmp": ("default", "rtmp"), "lowlat": ("lowlat", "flv"),
+              "ingest": ("default", "ingest"), "ts": ("ts", "ts"), "wsflv": ("default", "wsflv")}
 MODE_PLAN = {
-    "srspy": {"flv": ("default", "flv"), "rtmp": ("default", "rtmp"), "lowlat": ("lowlat", "flv"),
-              "ingest": ("default", "ingest")},
+    "srspy": SRSPY_PLAN,
+    BASE: SRSPY_PLAN,
     "nms": {"flv": ("default", "flv"), "rtmp": ("default", "rtmp"), "lowlat": ("default", "flv"),
-            "ingest": ("default", "ingest")},
-    "nginx": {"flv": None, "rtmp": ("default", "rtmp"), "lowlat": None, "ingest": ("default", "ingest")},
+            "ingest": ("default", "ingest"), "ts": None, "wsflv": None},
+    "nginx": {"flv": None, "rtmp": ("default", "rtmp"), "lowlat": None, "ingest": ("default", "ingest"),
+              "ts": None, "wsflv": None},
 }
-WHY_SKIP = {("nginx", "flv"): "nginx-rtmp has no HTTP-FLV", ("nginx", "lowlat"): "nginx-rtmp has no HTTP-FLV"}
+WHY_SKIP = {("nginx", "flv"): "nginx-rtmp has no HTTP-FLV", ("nginx", "lowlat"): "nginx-rtmp has no HTTP-FLV",
+            ("nms", "ts"): "measured for srspy only", ("nms", "wsflv"): "measured for srspy only",
+            ("nginx", "ts"): "measured for srspy only", ("nginx", "wsflv"): "measured for srspy only"}
+# srspy's other outputs against its own HTTP-FLV, same run: CPU at most this many times HTTP-FLV's
+OUTPUT_TARGETS = {"ts": 1.3, "wsflv": 1.1}
+HOT_PATH_TOLERANCE = 0.05  # --compare: this tree's CPU within 5 % of the compared tree's
 
 
 def log(msg: str) -> None:
@@ -274,19 +289,113 @@ def media_info(path: str) -> dict:
     dur = (vts[-1] - vts[0] + (vts[-1] - vts[-2])) / 1000.0
     return {"file": os.path.relpath(path, ROOT), "duration_s": round(dur, 3),
             "payload_mbps": payload * 8 / dur / 1e6, "flv_mbps": flv_bytes * 8 / dur / 1e6,
-            "video_frames": len(vts), "keyframes": keys}
+            "ts_mbps": ts_size(data) * 8 / dur / 1e6, "video_frames": len(vts), "keyframes": keys}
+
+
+def ts_packets(pes_size: int, first_room: int) -> int:
+    """188-byte packets of one PES whose first packet has first_room payload bytes."""
+    return 1 + max(0, -(-(pes_size - first_room) // 184))
+
+
+def ts_size(data: bytes) -> int:
+    """Bytes of the MPEG-TS that srspy makes of this FLV (H.264 + AAC), counted as
+    srspy/kernel/ts.py builds it: an AUD and Annex-B start codes per access unit, SPS/PPS
+    before keyframes that lack them, ADTS headers, PES headers with PTS (and DTS when they
+    differ), the PCR in the first video packet, PAT+PMT before every keyframe and every
+    500 ms, a PCR-only packet when audio comes 70 ms after the last PCR. The expected rate
+    of the ts mode; the players' measured rate checks it (about 6 % above the FLV's)."""
+    off = struct.unpack(">I", data[5:9])[0] + 4
+    length_size, param_sets = 4, 0
+    last_psi = last_pcr = None
+    packets = 0
+    while off + 11 <= len(data):
+        t = data[off] & 0x1F
+        size = int.from_bytes(data[off + 1:off + 4], "big")
+        ms = int.from_bytes(data[off + 4:off + 7], "big") | data[off + 7] << 24
+        body = data[off + 11:off + 11 + size]
+        off += 11 + size + 4
+        if len(body) < size or size < 2:
+            continue
+        key = False
+        if t == 9 and body[0] & 0x0F == 7:
+            if body[1] == 0:  # avcC: NALU length size, SPS and PPS
+                rec = body[5:]
+                length_size = (rec[4] & 3) + 1
+                pos, param_sets = 5, 0
+                for mask in (0x1F, 0xFF):
+                    for _ in range(rec[pos] & mask):
+                        n = int.from_bytes(rec[pos + 1:pos + 3], "big")
+                        param_sets += 4 + n
+                        pos += 2 + n
+                    pos += 1
+                continue
+            if body[1] != 1:
+                continue
+            key = body[0] >> 4 == 1
+            cts = int.from_bytes(body[2:5], "big", signed=True)
+            es, pos, types = 0, 5, []
+            while pos + length_size <= size:
+                n = int.from_bytes(body[pos:pos + length_size], "big")
+                pos += length_size
+                if n:
+                    types.append(body[pos] & 0x1F)
+                    es += 4 + n
+                pos += n
+            if not types:
+                continue
+            es += (6 if types[0] != 9 else 0) + (param_sets if key and 7 not in types else 0)
+            pes, room = 9 + (5 if cts == 0 else 10) + es, 176  # the first packet's AF: flags + PCR
+        elif t == 8 and body[0] >> 4 == 10:
+            if body[1] != 1:
+                continue
+            pes, room = 9 + 5 + 7 + size - 2, 184
+        else:
+            continue
+        if key or last_psi is None or ms - last_psi >= 500:
+            packets += 2
+            last_psi = ms
+        if t == 8 and (last_pcr is None or ms - last_pcr >= 70):
+            packets += 1
+            last_pcr = ms
+        if t == 9:
+            last_pcr = ms if last_pcr is None else max(ms, last_pcr)
+        packets += ts_packets(pes, room)
+    return packets * 188
 
 
 # --------------------------------------------------------------------------- servers
 
-def srspy_available() -> tuple[bool, str]:
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-c", "import srspy.cli"], cwd=ROOT, env=env,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        last = (r.stderr.strip().splitlines() or ["?"])[-1]
-        return False, f"srspy is not importable ({last})"
-    return True, ""
+def srspy_env(tree: str) -> dict:
+    return dict(os.environ, PYTHONPATH=tree + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def srspy_checker(name: str):
+    def available() -> tuple[bool, str]:
+        tree = SRSPY_TREES[name]
+        if not tree or not os.path.isdir(os.path.join(tree, "srspy")):
+            return False, f"no srspy package in {tree}"
+        r = subprocess.run([sys.executable, "-c", "import srspy.cli, sys; print(srspy.__file__)"], cwd=tree,
+                           env=srspy_env(tree), capture_output=True, text=True)
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or ["?"])[-1]
+            return False, f"srspy is not importable from {tree} ({last})"
+        got = os.path.realpath(r.stdout.strip())
+        if not got.startswith(os.path.realpath(tree) + os.sep):
+            return False, f"srspy from {tree} imports {got} instead"
+        return True, ""
+    return available
+
+
+def tree_commit(tree: str) -> str:
+    """Short commit of a git tree, with "+changes" when it has uncommitted ones ("" when unknown)."""
+    try:
+        head = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", tree, "status", "--porcelain", "--untracked-files=no", "--", "srspy"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+changes" if head and dirty else "")
 
 
 def nms_available() -> tuple[bool, str]:
@@ -330,7 +439,8 @@ def nginx_available() -> tuple[bool, str]:
     return False, "nginx with libnginx-mod-rtmp not installed (apt-get install -y nginx libnginx-mod-rtmp)"
 
 
-AVAILABLE = {"srspy": srspy_available, "nms": nms_available, "nginx": nginx_available}
+AVAILABLE = {"srspy": srspy_checker("srspy"), BASE: srspy_checker(BASE), "nms": nms_available,
+             "nginx": nginx_available}
 
 SRSPY_CONF = """\
 listen {rtmp};
@@ -345,10 +455,12 @@ http_server {{
 vhost __defaultVhost__ {{
 {extra}    http_remux {{
         enabled on;
-        mount [vhost]/[app]/[stream].flv;
+        mount {mounts};
     }}
 }}
 """
+SRSPY_MOUNTS = {"default": "[vhost]/[app]/[stream].flv", "lowlat": "[vhost]/[app]/[stream].flv",
+                "ts": "[vhost]/[app]/[stream].flv [vhost]/[app]/[stream].ts"}
 SRSPY_LOWLAT = """\
     min_latency on;
     play {
@@ -397,12 +509,14 @@ rtmp {{
 def start_server(name: str, variant: str, workdir: str, cpu: int | None) -> tuple[subprocess.Popen, int, int]:
     rtmp, http = free_port(), free_port()
     logf = os.path.join(workdir, "server.log")
-    if name == "srspy":
+    if name in SRSPY_TREES:
         conf = os.path.join(workdir, "srspy.conf")
         with open(conf, "w") as f:
-            f.write(SRSPY_CONF.format(rtmp=rtmp, http=http, extra=SRSPY_LOWLAT if variant == "lowlat" else ""))
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        p = PROCS.start(taskset(cpu, [sys.executable, "-m", "srspy", "-c", conf]), log_path=logf, cwd=ROOT, env=env)
+            f.write(SRSPY_CONF.format(rtmp=rtmp, http=http, mounts=SRSPY_MOUNTS[variant],
+                                      extra=SRSPY_LOWLAT if variant == "lowlat" else ""))
+        tree = SRSPY_TREES[name]
+        p = PROCS.start(taskset(cpu, [sys.executable, "-m", "srspy", "-c", conf]), log_path=logf, cwd=tree,
+                        env=srspy_env(tree))
         ports = (rtmp, http)
     elif name == "nms":
         script = os.path.join(NMS_DIR, "start.js")
@@ -428,11 +542,15 @@ def start_server(name: str, variant: str, workdir: str, cpu: int | None) -> tupl
 
 def server_version(name: str) -> str:
     try:
-        if name == "srspy":
-            env = dict(os.environ, PYTHONPATH=ROOT)
-            r = subprocess.run([sys.executable, "-m", "srspy", "-v"], cwd=ROOT, env=env, capture_output=True,
-                               text=True, timeout=30)
-            return "srspy " + (r.stdout.strip() or r.stderr.strip().splitlines()[-1])
+        if name in SRSPY_TREES:
+            tree = SRSPY_TREES[name]
+            r = subprocess.run([sys.executable, "-m", "srspy", "-v"], cwd=tree, env=srspy_env(tree),
+                               capture_output=True, text=True, timeout=30)
+            v = "srspy " + (r.stdout.strip() or r.stderr.strip().splitlines()[-1])
+            commit = tree_commit(tree)
+            label = "" if name == "srspy" else f"{name}: "
+            where = "this tree" if tree == ROOT else tree
+            return f"{label}{v} ({where}" + (f", commit {commit})" if commit else ")")
         if name == "nms":
             node = subprocess.run(["node", "-v"], capture_output=True, text=True).stdout.strip()
             return f"node-media-server {NMS_VERSION} (node {node})"
@@ -491,12 +609,14 @@ def run_point(server: str, mode: str, variant: str, proto: str, n: int, args, me
                 "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-stream_loop", "-1",
                 "-i", MEDIA, "-c", "copy", "-f", "flv", f"rtmp://127.0.0.1:{rtmp}/live/bench"]),
                 log_path=os.path.join(workdir, "ffmpeg.log"))
-            url = (f"http://127.0.0.1:{http}/live/bench.flv" if proto == "flv"
-                   else f"rtmp://127.0.0.1:{rtmp}/live/bench")
+            url = {"flv": f"http://127.0.0.1:{http}/live/bench.flv", "ts": f"http://127.0.0.1:{http}/live/bench.ts",
+                   "wsflv": f"ws://127.0.0.1:{http}/live/bench.flv"}.get(proto, f"rtmp://127.0.0.1:{rtmp}/live/bench")
             wait_stream(proto, url, workdir, args.client_cpu)
             lg_args = [proto, "-u", url, "-n", str(n), "--ramp", str(args.ramp), "--poll-ms", str(args.poll_ms)]
             warmup = max(warmup, n / args.ramp * 0.1 + 3)
-            expected = n * (media["flv_mbps"] if proto == "flv" else media["payload_mbps"])
+            # what players receive: FLV (also as WebSocket payload), TS, or RTMP message payload
+            rate = {"flv": "flv_mbps", "wsflv": "flv_mbps", "ts": "ts_mbps"}.get(proto, "payload_mbps")
+            expected = n * media[rate]
         total = warmup + args.duration
         report = os.path.join(workdir, "loadgen.json")
         lg_argv = lg_args + ["-d", f"{total:.3f}", "--warmup", f"{warmup:.3f}", "-o", report]
@@ -731,47 +851,101 @@ def ratio(a, b) -> float | None:
     return round(a / b, 2) if a is not None and b else None
 
 
+def paired(p: dict, q: dict) -> dict:
+    """p / q: from the medians, and pairwise per repeat (p's sample r against q's sample r, for
+    the repeats both have)."""
+    mine = {s.get("repeat"): s for s in p["samples"] if measured(s)}
+    theirs = {s.get("repeat"): s for s in q["samples"] if measured(s)}
+    reps = sorted(set(mine) & set(theirs))
+    cpu = [ratio(mine[r]["server_cpu_pct"], theirs[r]["server_cpu_pct"]) for r in reps]
+    rss = [ratio(mine[r]["server_rss_mb"], theirs[r]["server_rss_mb"]) for r in reps]
+    low = [r for r in reps if any(d is not None and d < 95 for d in
+                                  (mine[r]["delivered_pct"], theirs[r]["delivered_pct"]))]
+    return {"cpu_ratio": ratio(p["server_cpu_pct"], q["server_cpu_pct"]),
+            "rss_ratio": ratio(p["server_rss_mb"], q["server_rss_mb"]),
+            "delivered_pct": [p["delivered_pct"], q["delivered_pct"]],
+            "repeats": reps, "repeats_requested": max(p["repeats"], q["repeats"]),
+            "cpu_ratio_per_repeat": cpu, "rss_ratio_per_repeat": rss,
+            "cpu_ratio_range": spread(cpu), "rss_ratio_range": spread(rss),
+            "below_95_repeats": low}
+
+
+def by_point(points: list[dict]) -> dict:
+    return {(p["server"], p["mode"], p["players"] or p["publishers"]): p for p in points if measured(p)}
+
+
 def ratios(points: list[dict]) -> list[dict]:
-    """srspy / peer for the same mode and count: from the medians, and pairwise per repeat
-    (srspy's sample r against the peer's sample r, for the repeats both have)."""
-    good = {(p["server"], p["mode"], p["players"] or p["publishers"]): p for p in points if measured(p)}
+    """srspy / peer for the same mode and count (the peers, and srspy-base of --compare)."""
+    good = by_point(points)
     out = []
     for (srv, mode, n), p in good.items():
         if srv != "srspy":
             continue
-        for other in ("nms", "nginx"):
+        for other in ("nms", "nginx", BASE):
             q = good.get((other, mode, n))
-            if not q:
-                continue
-            mine = {s.get("repeat"): s for s in p["samples"] if measured(s)}
-            theirs = {s.get("repeat"): s for s in q["samples"] if measured(s)}
-            reps = sorted(set(mine) & set(theirs))
-            cpu = [ratio(mine[r]["server_cpu_pct"], theirs[r]["server_cpu_pct"]) for r in reps]
-            rss = [ratio(mine[r]["server_rss_mb"], theirs[r]["server_rss_mb"]) for r in reps]
-            low = [r for r in reps if any(d is not None and d < 95 for d in
-                                          (mine[r]["delivered_pct"], theirs[r]["delivered_pct"]))]
-            out.append({"mode": mode, "conns": n, "vs": other,
-                        "cpu_ratio": ratio(p["server_cpu_pct"], q["server_cpu_pct"]),
-                        "rss_ratio": ratio(p["server_rss_mb"], q["server_rss_mb"]),
-                        "delivered_pct": [p["delivered_pct"], q["delivered_pct"]],
-                        "repeats": reps, "repeats_requested": max(p["repeats"], q["repeats"]),
-                        "cpu_ratio_per_repeat": cpu, "rss_ratio_per_repeat": rss,
-                        "cpu_ratio_range": spread(cpu), "rss_ratio_range": spread(rss),
-                        "below_95_repeats": low})
+            if q:
+                out.append({"mode": mode, "conns": n, "vs": other, **paired(p, q)})
+    return out
+
+
+def output_ratios(points: list[dict]) -> list[dict]:
+    """srspy's other outputs (OUTPUT_TARGETS) / its HTTP-FLV, same count and run."""
+    good = by_point(points)
+    out = []
+    for (srv, mode, n), p in good.items():
+        q = good.get((srv, "flv", n))
+        if srv == "srspy" and mode in OUTPUT_TARGETS and q:
+            r = {"mode": mode, "conns": n, "vs": "flv", "target": OUTPUT_TARGETS[mode], **paired(p, q)}
+            r["met"] = r["cpu_ratio"] is not None and r["cpu_ratio"] <= r["target"]
+            out.append(r)
+    return out
+
+
+def per_repeat(r: dict) -> str:
+    """" (per repeat a-b)" for a ratio with more than one repeat."""
+    rng = r.get("cpu_ratio_range")
+    reps = r.get("repeats") or []
+    if not rng or len(reps) < 2:
+        return ""
+    per = f" (per repeat {rng[0]:.2f}-{rng[1]:.2f}"
+    if len(reps) < r.get("repeats_requested", len(reps)):
+        per += f", {len(reps)} of {r['repeats_requested']} repeats"
+    return per + ")"
+
+
+def output_lines(rs: list[dict]) -> list[str]:
+    return [f"srspy {r['mode']}/flv {r['conns']}: CPU x{fmt(r['cpu_ratio'], '.2f')}{per_repeat(r)}, "
+            f"RSS x{fmt(r['rss_ratio'], '.2f')}; target CPU <= {r['target']}x: "
+            + ("met" if r["met"] else "MISSED") for r in rs]
+
+
+def hot_path_lines(points: list[dict], rs: list[dict]) -> list[str]:
+    """The --compare verdict per mode: this tree's (new) CPU against srspy-base's (old)."""
+    good = by_point(points)
+    out = []
+    for r in rs:
+        if r["vs"] != BASE:
+            continue
+        new, old = good[("srspy", r["mode"], r["conns"])], good[(BASE, r["mode"], r["conns"])]
+        x = new["server_cpu_pct"] / old["server_cpu_pct"] if old["server_cpu_pct"] else None
+        if x is None:
+            verdict = "no CPU figure for the old code"
+        elif x <= 1 + HOT_PATH_TOLERANCE:
+            verdict = f"within {HOT_PATH_TOLERANCE:.0%} (met)"
+        else:
+            verdict = f"MISSED: {x - 1:+.1%} over the old code"
+        spread_of = lambda p: "{:.1f}-{:.1f}".format(*p["server_cpu_pct_range"])  # noqa: E731
+        out.append(f"{r['mode']} {r['conns']}: new/old CPU x{x:.3f}{per_repeat(r)}; old {old['server_cpu_pct']:.1f} % "
+                   f"({spread_of(old)}, {old['measured']} runs), new {new['server_cpu_pct']:.1f} % "
+                   f"({spread_of(new)}, {new['measured']} runs); RSS {old['server_rss_mb']:.0f} -> "
+                   f"{new['server_rss_mb']:.0f} MB: {verdict}")
     return out
 
 
 def ratio_lines(rs: list[dict]) -> list[str]:
     lines = []
     for r in rs:
-        per = ""
-        rng = r.get("cpu_ratio_range")
-        reps = r.get("repeats") or []
-        if rng and len(reps) > 1:
-            per = f" (per repeat {rng[0]:.2f}-{rng[1]:.2f}"
-            if len(reps) < r.get("repeats_requested", len(reps)):
-                per += f", {len(reps)} of {r['repeats_requested']} repeats"
-            per += ")"
+        per = per_repeat(r)
         note = ""
         if any(d is not None and d < 95 for d in r["delivered_pct"]):
             note = f"  (not comparable: delivered {r['delivered_pct'][0]}% vs {r['delivered_pct'][1]}%)"
@@ -796,14 +970,17 @@ def sample_notes(points: list[dict], what) -> list[str]:
 
 def write_results(meta: dict, points: list[dict], rs: list[dict]) -> None:
     os.makedirs(RESULTS, exist_ok=True)
+    outs = output_ratios(points)
+    hot = hot_path_lines(points, rs)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
-        json.dump({"meta": meta, "points": points, "ratios": rs}, f, indent=2)
+        json.dump({"meta": meta, "points": points, "ratios": rs, "output_ratios": outs, "hot_path": hot}, f,
+                  indent=2)
     k = meta["repeat"]
     md = [f"# Benchmark results ({meta['date']})", "",
           f"Host: {meta['cpu']}, {meta['cores']} cores, {meta['kernel']}. Server on core {meta['server_cpu']}, "
           f"publisher and loadgen on core {meta['client_cpu']}.",
           f"Stream: {meta['media']['file']}, {meta['media']['payload_mbps']:.2f} Mbit/s media payload "
-          f"({meta['media']['flv_mbps']:.2f} Mbit/s as FLV). Window {meta['duration_s']} s after warmup.",
+          f"({meta['media']['flv_mbps']:.2f} Mbit/s as FLV, {meta['media'].get('ts_mbps', 0):.2f} as TS). Window {meta['duration_s']} s after warmup.",
           (f"Each point measured {k} times (a fresh server each time, repeats interleaved across servers); "
            "figures are medians, CPU % (min-max) the range over the repeats, ok/fail the worst repeat."
            if k > 1 else "Each point measured once."),
@@ -815,6 +992,15 @@ def write_results(meta: dict, points: list[dict], rs: list[dict]) -> None:
             md += ["From the medians; \"per repeat\" is the range, over the repeats, of srspy's sample r "
                    "divided by the peer's sample r.", ""]
         md += [f"- {x}" for x in ratio_lines(rs)] + [""]
+    if hot:
+        md += [f"## Hot path: this tree (srspy, new) against {BASE} (old, {meta.get('compare')})", "",
+               f"Samples alternate old, new, old, new, ... (a fresh server each); figures are medians, in "
+               f"brackets the per-repeat ratios (new sample r / old sample r) and the CPU ranges. Target: new CPU "
+               f"within {HOT_PATH_TOLERANCE:.0%} of the old.", ""]
+        md += [f"- {x}" for x in hot] + [""]
+    if outs:
+        md += ["## srspy's outputs against its own HTTP-FLV (same run, same player count)", ""]
+        md += [f"- {x}" for x in output_lines(outs)] + [""]
     skipped = meta.get("skipped") or []
     if skipped:
         md += ["## Skipped", ""] + [f"- {s}" for s in skipped] + [""]
@@ -850,8 +1036,15 @@ def parse_args(argv=None):
     ap.add_argument("--duration", type=float, default=None, help="measurement window per point, s (default 30)")
     ap.add_argument("--warmup", type=float, default=None,
                     help="seconds before the window (default 5; at least ramp time + 3)")
-    ap.add_argument("--servers", default=None, help="comma list of srspy,nms,nginx (default all)")
-    ap.add_argument("--modes", default=None, help="comma list of flv,rtmp,lowlat,ingest (default all)")
+    ap.add_argument("--servers", default=None,
+                    help=f"comma list of srspy,nms,nginx (default all), and {BASE} with --compare")
+    ap.add_argument("--modes", default=None, help="comma list of " + ",".join(ALL_MODES) + " (default all)")
+    ap.add_argument("--srspy-tree", default=None, metavar="DIR",
+                    help="run the srspy server from this source tree (default: this repository)")
+    ap.add_argument("--compare", default=None, metavar="DIR",
+                    help=f"hot-path comparison: srspy from DIR (as {BASE}) against this tree's srspy, "
+                         f"strictly alternating ({BASE}, srspy) for every point and repeat; default servers "
+                         f"{BASE},srspy and modes " + ",".join(COMPARE_MODES))
     ap.add_argument("--publishers", type=int, default=100, help="publishers in the ingest mode (100)")
     ap.add_argument("--ramp", type=int, default=200, help="players started per 100 ms (200)")
     ap.add_argument("--pub-ramp", type=int, default=20, help="publishers started per 100 ms (20)")
@@ -865,7 +1058,7 @@ def parse_args(argv=None):
     ap.add_argument("--time-limit", type=float, default=None, help="hard bound for the whole run, s")
     ap.add_argument("--results", default=None, help="folder for latest.json and latest.md (bench/results)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke test: srspy, 20 players, 5 s, flv+rtmp, once; exit 1 on any failure")
+                    help="smoke test: srspy, 20 players, 5 s, " + "+".join(QUICK_MODES) + ", once; exit 1 on any failure")
     a = ap.parse_args(argv)
     if a.results:
         global RESULTS
@@ -875,11 +1068,19 @@ def parse_args(argv=None):
     a.repeat = a.repeat if a.repeat is not None else (1 if q else 3)
     a.duration = a.duration if a.duration is not None else (5.0 if q else 30.0)
     a.warmup = a.warmup if a.warmup is not None else (2.0 if q else 5.0)
-    a.servers = [x for x in (a.servers or ("srspy" if q else ",".join(ALL_SERVERS))).split(",") if x]
-    a.modes = [x for x in (a.modes or ("flv,rtmp" if q else ",".join(ALL_MODES))).split(",") if x]
+    if a.srspy_tree:
+        SRSPY_TREES["srspy"] = os.path.abspath(a.srspy_tree)
+    if a.compare:
+        SRSPY_TREES[BASE] = os.path.abspath(a.compare)
+    servers = "srspy" if q else f"{BASE},srspy" if a.compare else ",".join(ALL_SERVERS)
+    modes = QUICK_MODES if q else COMPARE_MODES if a.compare else ALL_MODES
+    a.servers = [x for x in (a.servers or servers).split(",") if x]
+    a.modes = [x for x in (a.modes or ",".join(modes)).split(",") if x]
     for s in a.servers:
-        if s not in ALL_SERVERS:
+        if s not in SERVERS:
             ap.error(f"unknown server {s}")
+        if s == BASE and not a.compare:
+            ap.error(f"{BASE} needs --compare DIR")
     for m in a.modes:
         if m not in ALL_MODES:
             ap.error(f"unknown mode {m}")
@@ -914,11 +1115,12 @@ def main(argv=None) -> int:
                 plan.append((s, m, spec[0], spec[1], n))
     # Measurement order: repeat by repeat; within one, point by point (mode, count), and for each
     # point every server, their order rotated by one per repeat. Slow drifts of the machine then
-    # touch all servers alike, and no server's samples are taken back to back.
+    # touch all servers alike, and no server's samples are taken back to back. --compare keeps
+    # the order as given (srspy-base, srspy): old, new, old, new, ... over the whole run.
     k_rep = args.repeat
     schedule = []  # (repeat, server, mode, variant, proto, n)
     for r in range(1, k_rep + 1):
-        rot = (r - 1) % len(args.servers)
+        rot = 0 if args.compare else (r - 1) % len(args.servers)
         order = args.servers[rot:] + args.servers[:rot]
         for m in args.modes:
             for n in counts(m):
@@ -1012,8 +1214,12 @@ def main(argv=None) -> int:
             "cpu": cpu_model(), "cores": os.cpu_count(), "kernel": platform.release(),
             "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
             "duration_s": args.duration, "warmup_s": args.warmup, "repeat": args.repeat,
-            "order": "repeats interleaved: for each repeat, for each mode and count, every server "
-                     "(server order rotated by one per repeat)",
+            "order": ("for each repeat, for each mode and count, every server in the given order (--compare: "
+                      "old, new, old, new, ...)" if args.compare else
+                      "repeats interleaved: for each repeat, for each mode and count, every server "
+                      "(server order rotated by one per repeat)"),
+            "srspy_trees": {k: v for k, v in SRSPY_TREES.items() if v and k in args.servers},
+            "compare": args.compare,
             "media": media_info(MEDIA) if os.path.exists(MEDIA) else {},
             "versions": versions, "skipped": skipped,
         }
@@ -1029,8 +1235,21 @@ def main(argv=None) -> int:
                 log("  " + line)
         elif "srspy" in args.servers and len(args.servers) > 1:
             log("no srspy ratios: srspy was not measured")
+        hot = hot_path_lines(points, rs)
+        if hot:
+            log("")
+            log(f"hot path, new/old (this tree against {args.compare}; target: within {HOT_PATH_TOLERANCE:.0%}):")
+            for line in hot:
+                log("  " + line)
+        outs = output_ratios(points)
+        if outs:
+            log("")
+            log("srspy's outputs against its HTTP-FLV (same run):")
+            for line in output_lines(outs):
+                log("  " + line)
         write_results(meta, points, rs)
-        log("\nwrote bench/results/latest.json and bench/results/latest.md")
+        shown = os.path.relpath(RESULTS, ROOT) if RESULTS.startswith(ROOT + os.sep) else RESULTS
+        log(f"\nwrote {shown}/latest.json and latest.md")
 
     if args.quick:
         bad = [p for p in points if p.get("error") or p.get("failed_repeats")

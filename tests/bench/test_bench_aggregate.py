@@ -90,3 +90,35 @@ def test_ratios_from_medians_and_pairwise_per_repeat():
 def test_single_repeat_line_has_no_range():
     rs = run.ratios([run.aggregate([sample("srspy", 1, 5.0, 30.0)]), run.aggregate([sample("nms", 1, 10.0, 60.0)])])
     assert run.ratio_lines(rs) == ["srspy/nms rtmp 1000: CPU x0.50, RSS x0.50"]
+
+
+def test_output_ratios_against_srspy_flv_of_the_same_run():
+    flv = run.aggregate([sample("srspy", r, c, 70.0, mode="flv") for r, c in ((1, 7.0), (2, 8.0), (3, 6.0))])
+    ts = run.aggregate([sample("srspy", r, c, 72.0, mode="ts") for r, c in ((1, 8.4), (2, 8.8), (3, 7.2))])
+    ws = run.aggregate([sample("srspy", r, c, 71.0, mode="wsflv") for r, c in ((1, 8.4), (2, 8.0), (3, 6.6))])
+    nms_ts = run.aggregate([sample("nms", 1, 1.0, 10.0, mode="ts")])  # not srspy: no output ratio
+    outs = {r["mode"]: r for r in run.output_ratios([flv, ts, ws, nms_ts])}
+    assert set(outs) == {"ts", "wsflv"}
+    assert outs["ts"]["cpu_ratio"] == round(8.4 / 7.0, 2) and outs["ts"]["cpu_ratio_per_repeat"] == [1.2, 1.1, 1.2]
+    assert outs["ts"]["target"] == 1.3 and outs["ts"]["met"]
+    assert outs["wsflv"]["cpu_ratio"] == 1.14 and not outs["wsflv"]["met"]  # 8.0 / 7.0 > 1.1
+    lines = run.output_lines([outs["ts"], outs["wsflv"]])
+    assert lines[0] == "srspy ts/flv 1000: CPU x1.20 (per repeat 1.10-1.20), RSS x1.03; target CPU <= 1.3x: met"
+    assert lines[1].endswith("target CPU <= 1.1x: MISSED")
+
+
+def test_hot_path_verdict_new_against_old():
+    old = run.aggregate([sample(run.BASE, r, c, 70.0, mode="flv") for r, c in ((1, 7.0), (2, 7.4), (3, 6.8))])
+    new = run.aggregate([sample("srspy", r, c, 72.0, mode="flv") for r, c in ((1, 7.2), (2, 7.3), (3, 7.0))])
+    old_r = run.aggregate([sample(run.BASE, r, 6.0, 70.0) for r in (1, 2, 3)])
+    new_r = run.aggregate([sample("srspy", r, 6.6, 70.0) for r in (1, 2, 3)])
+    points = [old, old_r, new, new_r]
+    lines = run.hot_path_lines(points, run.ratios(points))
+    assert lines[0] == ("flv 1000: new/old CPU x1.029 (per repeat 0.99-1.03); old 7.0 % (6.8-7.4, 3 runs), "
+                        "new 7.2 % (7.0-7.3, 3 runs); RSS 70 -> 72 MB: within 5% (met)")
+    assert lines[1].startswith("rtmp 1000: new/old CPU x1.100") and lines[1].endswith("MISSED: +10.0% over the old code")
+
+
+def test_ts_packet_count():
+    assert run.ts_packets(184, 184) == 1 and run.ts_packets(185, 184) == 2
+    assert run.ts_packets(176, 176) == 1 and run.ts_packets(176 + 184 * 3, 176) == 4 and run.ts_packets(10, 176) == 1
