@@ -19,9 +19,21 @@ from ..live.hub import HubOutput
 WAIT_S = 1.0
 
 
+def _caught(fn, args):
+    try:
+        return True, fn(*args)
+    except BaseException as e:  # noqa: BLE001 - handed back to the calling greenlet
+        return False, e
+
+
 def run_blocking(fn, *args):
-    """``fn(*args)`` in gevent's threadpool: the calling greenlet waits, the hub does not."""
-    return gevent.get_hub().threadpool.apply(fn, args)
+    """``fn(*args)`` in gevent's threadpool: the calling greenlet waits, the hub does not.
+    What ``fn`` raises is raised again here, in the caller (the threadpool would print a
+    traceback of its own for it)."""
+    ok, value = gevent.get_hub().threadpool.apply(_caught, (fn, args))
+    if not ok:
+        raise value
+    return value
 
 
 class FileOutput(HubOutput):

@@ -57,4 +57,7 @@ class DvrFile:
         """Stop without a rename (the .tmp stays, as after a crash)."""
         if not self.closed:
             self.closed = True
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError:
+                pass  # the write that failed fails again flushing: the recording stops either way

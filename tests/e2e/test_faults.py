@@ -377,3 +377,64 @@ def _api_ok(port: int) -> bool:
     except OSError:
         return False
     return status == 200 and b"major" in body
+
+
+# ------------------------------------------------------------------ a disk that fills
+
+FSIZE_LAUNCHER = """
+import resource, runpy, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, ({n}, {n}))
+sys.argv = ["srspy", "-c", {conf!r}]
+runpy.run_module("srspy", run_name="__main__")
+"""
+
+
+LIMIT = 60_000
+
+
+def test_a_disk_that_fills_stops_the_recordings_not_the_stream(procs, short_flv, tmp_path):
+    """The server's files may not grow past 60 KB (RLIMIT_FSIZE: the writes that would fail
+    with ENOSPC on a full disk fail with EFBIG): DVR and HLS each stop with one error record,
+    the publish goes on and its players keep receiving video."""
+    rtmp, http = free_port(), free_port()
+    conf = tmp_path / "srs.conf"
+    conf.write_text(f"""
+        listen {rtmp}; max_connections 100; daemon off; pid {tmp_path}/srs.pid;
+        srs_log_tank console; srs_log_level warn;
+        http_server {{ enabled on; listen {http}; dir {tmp_path}/html; }}
+        vhost __defaultVhost__ {{
+            http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
+            dvr {{ enabled on; dvr_plan session; dvr_path {tmp_path}/dvr/[app]/[stream].flv; }}
+            hls {{ enabled on; hls_path {tmp_path}/hls; hls_fragment 1; hls_window 60; hls_cleanup off; }}
+        }}
+    """)
+    from gevent import subprocess
+
+    proc = procs([sys.executable, "-c", FSIZE_LAUNCHER.format(n=LIMIT, conf=str(conf))], cwd=ROOT,
+                 stderr=subprocess.PIPE)
+    wait_until(lambda: port_open(rtmp) and port_open(http), 20, what="srspy listening")
+    procs(publish_args(short_flv, f"rtmp://127.0.0.1:{rtmp}/live/s", loop=True))
+    got = []
+    player = RtmpPullSession(f"rtmp://127.0.0.1:{rtmp}/live/s", got.append, read_timeout=10).start()
+    try:
+        wait_until(lambda: sum(1 for m in got if m.type == VIDEO) > 25, 20, what="video to the player")
+        # the stream is ~80 KB/s: the recording and the first 1 s segment pass 60 KB at once
+        t0 = time.monotonic()
+        gevent.sleep(8)
+        n = sum(1 for m in got if m.type == VIDEO)
+        wait_until(lambda: sum(1 for m in got if m.type == VIDEO) > n + 25, 10, what="video after the disk filled")
+        assert proc.poll() is None
+    finally:
+        player.dispose()
+    proc.kill()
+    err = proc.stderr.read().decode(errors="replace")
+    dvr_errors = [line for line in err.splitlines() if "dvr" in line.lower() and "ERROR" in line]
+    hls_errors = [line for line in err.splitlines() if "hls" in line.lower() and "ERROR" in line]
+    print(f"\ndisk full: DVR stopped ({dvr_errors[:1]}), HLS stopped ({hls_errors[:1]}), "
+          f"video went on for {time.monotonic() - t0:.1f}s")
+    assert len(dvr_errors) == 1, err[-3000:]
+    assert len(hls_errors) == 1, err[-3000:]
+    assert "Traceback" not in err
+    files = [p for p in (tmp_path / "dvr").rglob("*") if p.is_file()]
+    assert files and all(p.stat().st_size <= LIMIT for p in files)
