@@ -28,7 +28,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import SrsError
-from .codec import BitReader, parse_avc_sps
+from .codec import HEVC_NAL_SPS, parse_avc_sps, parse_avcc, parse_hevc_sps, parse_hvcc
 from .frame import (AUDIO_AAC, SEQUENCE_HEADER, CODED, VIDEO_AVC, VIDEO_HEVC, FrameError, aac_config,
                     parse_audio, parse_video)
 from .message import AUDIO, VIDEO
@@ -70,64 +70,6 @@ def _descriptor(tag: int, body: bytes) -> bytes:
 # ---------------------------------------------------------------- tracks
 
 
-def parse_hevc_sps(nal: bytes) -> tuple[int, int]:
-    """Width and height from an HEVC SPS NAL unit (ITU-T H.265 7.3.2.2), cropped by the
-    conformance window."""
-    r = BitReader(nal[2:].replace(b"\x00\x00\x03", b"\x00\x00"))
-    r.bits(4)  # sps_video_parameter_set_id
-    max_sub_layers = r.bits(3)
-    r.bit()
-    r.bits(96)  # general profile space .. general_level_idc
-    present = [(r.bit(), r.bit()) for _ in range(max_sub_layers)]
-    if max_sub_layers:
-        r.bits(2 * (8 - max_sub_layers))
-    for profile, level in present:
-        r.bits((88 if profile else 0) + (8 if level else 0))
-    r.ue()  # sps_seq_parameter_set_id
-    chroma = r.ue()
-    if chroma == 3:
-        r.bit()
-    width, height = r.ue(), r.ue()
-    if r.bit():  # conformance_window_flag
-        left, right, top, bottom = r.ue(), r.ue(), r.ue(), r.ue()
-        sub_w = 2 if chroma in (1, 2) else 1
-        sub_h = 2 if chroma == 1 else 1
-        width -= sub_w * (left + right)
-        height -= sub_h * (top + bottom)
-    return width, height
-
-
-def hvcc_nalus(record: bytes) -> dict[int, list[bytes]]:
-    """The parameter sets of an HEVCDecoderConfigurationRecord by NAL unit type."""
-    if len(record) < 23:
-        raise Mp4Error(f"hvcC: record of {len(record)} bytes, want 23 or more")
-    out: dict[int, list[bytes]] = {}
-    pos = 23
-    for _ in range(record[22]):
-        if pos + 3 > len(record):
-            raise Mp4Error("hvcC: array header truncated")
-        nal_type = record[pos] & 0x3F
-        count = int.from_bytes(record[pos + 1 : pos + 3], "big")
-        pos += 3
-        for _ in range(count):
-            size = int.from_bytes(record[pos : pos + 2], "big")
-            if pos + 2 + size > len(record):
-                raise Mp4Error("hvcC: NAL unit truncated")
-            out.setdefault(nal_type, []).append(record[pos + 2 : pos + 2 + size])
-            pos += 2 + size
-    return out
-
-
-def avcc_sps(record: bytes) -> bytes:
-    """The first SPS of an AVCDecoderConfigurationRecord."""
-    if len(record) < 8 or not record[5] & 0x1F:
-        raise Mp4Error(f"avcC: record of {len(record)} bytes holds no SPS")
-    size = int.from_bytes(record[6:8], "big")
-    if 8 + size > len(record):
-        raise Mp4Error("avcC: SPS truncated")
-    return record[8 : 8 + size]
-
-
 class Track:
     """One track's description: what the sample entry and the headers need."""
 
@@ -165,18 +107,20 @@ def video_track(record: bytes, codec: int, track_id: int = 1) -> Track:
     """A video track from an FLV video sequence header's decoder configuration record."""
     try:
         if codec == VIDEO_AVC:
-            info = parse_avc_sps(avcc_sps(record))
-            w, h = info["width"], info["height"]
+            sps = parse_avcc(record)[1]
+            if not sps:
+                raise Mp4Error("avcC: no SPS")
+            info = parse_avc_sps(sps[0])
         elif codec == VIDEO_HEVC:
-            sps = hvcc_nalus(record).get(33)
+            sps = parse_hvcc(record)[1].get(HEVC_NAL_SPS)
             if not sps:
                 raise Mp4Error("hvcC: no SPS")
-            w, h = parse_hevc_sps(sps[0])
+            info = parse_hevc_sps(sps[0])
         else:
             raise Mp4Error(f"mp4: video codec {codec} not supported (AVC 7, HEVC 12)")
-    except ValueError as e:
-        raise Mp4Error(f"mp4: unreadable SPS: {e}") from e
-    return Track(track_id, VIDE, codec, bytes(record), width=w, height=h)
+    except (ValueError, IndexError) as e:
+        raise Mp4Error(f"mp4: unreadable decoder configuration: {e}") from e
+    return Track(track_id, VIDE, codec, bytes(record), width=info["width"], height=info["height"])
 
 
 def audio_track(asc: bytes, track_id: int = 2) -> Track:
