@@ -362,6 +362,15 @@ def _key(key, out: list) -> None:
     out.append(enc)
 
 
+def encode_unique_string(value: str) -> bytes:
+    """An AMF0 string that is not kept in the encoding cache: for a value that never
+    repeats (a connection id), which would only push the common ones out."""
+    raw = value.encode(_ENC, _ERRORS)
+    if len(raw) > 0xFFFF:
+        raise Amf0Error(f"amf0: string of {len(raw)} bytes is too long")
+    return bytes((STRING, len(raw) >> 8, len(raw) & 0xFF)) + raw
+
+
 def _encode_into(value: Any, out: list, depth: int, max_depth: int) -> None:
     t = type(value)
     if t is str:

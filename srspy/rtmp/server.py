@@ -210,7 +210,7 @@ class RtmpServer:
             if len(_RESULT_HEADS) >= _REPLIES_MAX:
                 _RESULT_HEADS.clear()
             _RESULT_HEADS[key] = head
-        return head + amf0.encode(cid) + _RESULT_TAIL
+        return head + amf0.encode_unique_string(cid) + _RESULT_TAIL  # ids would fill the cache
 
     def response_connect_reject(self, description: str):
         info = status_info("NetConnection.Connect.Rejected", description, level="error")

@@ -374,3 +374,12 @@ def test_encoding_caches_keys_and_short_strings_bounded():
     assert len(m._key_cache) <= m._CACHE_MAX and len(m._str_cache) <= m._CACHE_MAX
     with pytest.raises(m.Amf0Error):
         m.encode({1: "not a str key"})
+
+
+def test_unique_strings_encode_as_strings_without_the_cache():
+    for i in range(100):
+        value = f"uniq{i:05d}"
+        enc = amf0.encode_unique_string(value)
+        assert enc == b"\x02\x00\x09" + value.encode()
+        assert amf0.decode_all(enc) == [value]
+        assert value not in amf0._str_cache
