@@ -981,8 +981,9 @@ def write_results(meta: dict, points: list[dict], rs: list[dict]) -> None:
           f"publisher and loadgen on core {meta['client_cpu']}.",
           f"Stream: {meta['media']['file']}, {meta['media']['payload_mbps']:.2f} Mbit/s media payload "
           f"({meta['media']['flv_mbps']:.2f} Mbit/s as FLV, {meta['media'].get('ts_mbps', 0):.2f} as TS). Window {meta['duration_s']} s after warmup.",
-          (f"Each point measured {k} times (a fresh server each time, repeats interleaved across servers); "
-           "figures are medians, CPU % (min-max) the range over the repeats, ok/fail the worst repeat."
+          (f"Each point measured {k} times (a fresh server each time, "
+           + ("old and new alternating" if meta.get("compare") else "repeats interleaved across servers")
+           + "); figures are medians, CPU % (min-max) the range over the repeats, ok/fail the worst repeat."
            if k > 1 else "Each point measured once."),
           "Servers: " + "; ".join(meta["versions"].values()), "",
           "Command: `" + meta["command"] + "`", "", md_table(points), ""]
