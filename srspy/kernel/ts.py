@@ -300,11 +300,11 @@ def _split_nalus(data, length_size: int) -> list:
         if pos == n:
             return nalus
     if bytes(view[:3]) == b"\x00\x00\x01" or bytes(view[:4]) == _START:
-        return _split_annexb(bytes(data))
+        return split_annexb(bytes(data))
     return nalus
 
 
-def _split_annexb(data: bytes) -> list:
+def split_annexb(data: bytes) -> list:
     out = []
     i = data.find(b"\x00\x00\x01")
     while i >= 0:

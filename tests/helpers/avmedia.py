@@ -11,6 +11,7 @@ from gevent import subprocess
 
 from srspy.kernel.flv import FlvDecoder
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
+from srspy.kernel.ts import split_annexb
 
 
 def flv_messages(path: Path) -> list[MediaMessage]:
@@ -27,21 +28,6 @@ def make_bframes_flv(path: Path, seconds: int = 4) -> Path:
                         "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "1",
                         "-f", "flv", str(path)], check=True, timeout=120)
     return path
-
-
-def _annexb_nalus(data: bytes) -> list[bytes]:
-    out = []
-    i = data.find(b"\x00\x00\x01")
-    while i >= 0:
-        start = i + 3
-        j = data.find(b"\x00\x00\x01", start)
-        end = len(data) if j < 0 else j
-        nal = data[start:end]
-        if j >= 0 and nal.endswith(b"\x00"):
-            nal = nal.rstrip(b"\x00")
-        out.append(nal)
-        i = j
-    return out
 
 
 def _hvcc(vps: bytes, sps: bytes, pps: bytes) -> bytes:
@@ -66,7 +52,7 @@ def hevc_messages(workdir: Path, seconds: int = 3, fps: int = 25, gop: int = 25,
                         "-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                         "-x265-params", f"aud=1:bframes=0:keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error",
                         "-f", "hevc", str(raw)], check=True, timeout=120)
-    nalus = _annexb_nalus(raw.read_bytes())
+    nalus = split_annexb(raw.read_bytes())
     params: dict[int, bytes] = {}
     frames: list[list[bytes]] = []
     for nal in nalus:

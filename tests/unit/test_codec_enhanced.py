@@ -22,7 +22,7 @@ def read(path):
 @pytest.fixture(scope="module", params=[("hevc", "opus", "H265", b"hvc1"), ("av1", "opus", "AV1", b"av01"), ("vp9", None, "VP9", b"vp09")])
 def enhanced(request, media_dir):
     video, audio, name, fourcc = request.param
-    path = make_enhanced_flv(media_dir / f"{video}-{audio}.flv", 2, video=video, audio=audio, size="352x288")
+    path = make_enhanced_flv(media_dir / f"{video}-{audio}-352x288-2s.flv", 2, video=video, audio=audio, size="352x288")
     return read(path), name, fourcc
 
 
