@@ -24,6 +24,7 @@ import pytest  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers.bystander import Bystander  # noqa: E402
+from helpers.hookserver import HookServer  # noqa: E402
 from helpers.media import make_flv  # noqa: E402
 from helpers.srsconf import ENV as SRS_CONF_ENV, srs_conf_dir  # noqa: E402
 
@@ -115,6 +116,14 @@ def bystander():
     yield make
     for b in made:
         b.close()
+
+
+@pytest.fixture
+def hooks():
+    """An HTTP hook receiver on a free port (tests/helpers/hookserver.py), closed after the test."""
+    hs = HookServer()
+    yield hs
+    hs.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 from gevent import subprocess
-from helpers.hookserver import HookServer
 from helpers.media import flv_tags, publish_args, wait_published, wait_until
 from helpers.net import free_port, port_open, rtmp_url
 
@@ -18,12 +17,6 @@ from srspy.kernel import amf0
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-
-@pytest.fixture
-def hooks():
-    hs = HookServer()
-    yield hs
-    hs.close()
 
 ON_DVR_FIELDS = ["server_id", "service_id", "action", "client_id", "ip", "vhost", "app", "tcUrl", "stream", "param",
                  "cwd", "file", "stream_url"]

@@ -12,20 +12,12 @@ import m3u8
 import pytest
 from gevent import subprocess
 from helpers.flvclient import http_get
-from helpers.hookserver import HookServer
 from helpers.media import publish_args, wait_published, wait_until
 from helpers.net import rtmp_url
 
 from srspy.config import ConfigError, load_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
-
-
-@pytest.fixture
-def hooks():
-    hs = HookServer()
-    yield hs
-    hs.close()
 
 
 def hls_block(path, fragment=2, window=6, dispose=120, cleanup="on", ctx="on") -> str:

@@ -5,20 +5,12 @@ import time
 import pytest
 from gevent import subprocess
 from helpers.flvclient import FlvPlayer, http_get
-from helpers.hookserver import HookServer
 from helpers.media import publish_args, wait_published, wait_until
 from helpers.net import free_port, rtmp_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 HEAD = ["server_id", "service_id", "action", "client_id", "ip", "vhost", "app"]
-
-
-@pytest.fixture
-def hooks():
-    hs = HookServer()
-    yield hs
-    hs.close()
 
 
 def hooks_conf(**events) -> str:
