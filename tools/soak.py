@@ -205,7 +205,7 @@ class Soak:
                 except (OSError, ValueError) as e:
                     self.counts["api_errors"] += 1
                     self.note(f"api {path}: {e}")
-            gevent.sleep(1)
+            gevent.sleep(self.args.api_interval)
 
     def player(self, kind: str, rng: random.Random):
         gevent.sleep(rng.uniform(0, 3))
@@ -253,7 +253,9 @@ class Soak:
         a = self.args
         flv = make_flv(self.work / "soak.flv")
         self.start_server()
-        jobs = [gevent.spawn(self.keep_publishing, flv), gevent.spawn(self.poll_api)]
+        jobs = [gevent.spawn(self.keep_publishing, flv)]
+        if a.api_interval > 0:
+            jobs.append(gevent.spawn(self.poll_api))
         for _ in range(a.rtmp):
             jobs.append(gevent.spawn(self.player, "rtmp", random.Random(self.rng.random())))
         for _ in range(a.flv):
@@ -323,6 +325,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=float, default=60, help="seconds of warm-up before slopes count (default 60)")
     p.add_argument("--rtmp", type=int, default=4, help="RTMP players churning (default 4)")
     p.add_argument("--flv", type=int, default=4, help="HTTP-FLV players churning (default 4)")
+    p.add_argument("--api-interval", type=float, default=1.0,
+                   help="seconds between two rounds of API polls (default 1; 0: no polling)")
     p.add_argument("--seed", type=int, default=20261206)
     p.add_argument("--out", default="soak-results", help="directory for soak.json, soak.md and the server's log")
     for opt in ("rss", "fds", "greenlets"):
