@@ -100,6 +100,10 @@ class RtmpConn:
             logger.exception("serve error: {!r}", e)
 
     def _cleanup(self):
+        # The recv greenlet's exception holds its traceback, whose frames hold this
+        # connection: dropped here, the connection's objects go when its last reference
+        # does, not at the cyclic collector's next full pass.
+        self._recv_error = None
         srv = self.server
         if self.connected:
             srv.hooks.on_close(self.req, self.cid, self.send_bytes, self.recv_bytes)

@@ -139,6 +139,7 @@ class HttpConn:
         if self._linger and not self.closed:
             self._lingering_close()
         self.closed = True
+        self.parser.close()
         try:
             self.sock.close()
         except OSError:

@@ -154,6 +154,12 @@ class HttpParser:
         if len(self._body) > self.max_body:
             raise HttpParseError(413, f"body over the limit {self.max_body}")
 
+    def close(self) -> None:
+        """The connection ended: no more bytes are parsed, and llhttp's parser, which holds
+        this object's callbacks, is let go (no reference cycle left for the collector)."""
+        self._stopped = True
+        self._parser = None
+
     def on_message_complete(self):
         p = self._parser
         self._ready.append(ParsedRequest(
