@@ -47,6 +47,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -333,6 +334,10 @@ def main(argv=None) -> int:
         p.add_argument(f"--max-{opt}-slope", type=float, default=None, help=f"{opt} slope per hour threshold")
         p.add_argument(f"--max-{opt}-excess", type=float, default=None, help=f"{opt} excess threshold")
     args = p.parse_args(argv)
+    # SIGTERM or SIGINT ends the run at its next sample, as its end would: the server and
+    # the publisher are stopped and the report covers the samples so far
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: setattr(args, "duration", 0))
     try:
         report = Soak(args).run()
     except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
