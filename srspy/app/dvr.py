@@ -4,10 +4,11 @@
 stream published there that ``dvr_apply`` names (``all`` or ``app/stream`` items) is
 recorded. srspy/dvr/plan.py decides when files open and close (``session``: one per
 publish; ``segment``: a new file every ``dvr_duration`` seconds, at a keyframe with
-``dvr_wait_keyframe on``) and the file timestamps (``time_jitter``); srspy/dvr/file.py
-writes ``<path>.tmp`` through a recorder (FLV with its duration patched at close, or MP4:
-fragmented by default, see ``dvr_mp4_fragmented``) and renames it when the file is
-complete, never over an existing file. All file work runs in gevent's threadpool, one
+``dvr_wait_keyframe on``; and, for MP4, at a sequence header that changes) and the file
+timestamps (``time_jitter``); srspy/dvr/file.py writes ``<path>.tmp`` through a recorder
+(FLV with its duration patched at close, or MP4: fragmented by default, see
+``dvr_mp4_fragmented``) and renames it when the file is complete, never over an existing
+file (a later file of the publish whose name is taken gets a number). All file work runs in gevent's threadpool, one
 call per batch of messages. After the rename the ``on_dvr`` hook is posted.
 
 A failure (a full disk, an unwritable ``dvr_path``, a file that exists) stops the
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 
 from loguru import logger
 
 from ..dvr.file import DvrFile
-from ..dvr.plan import Close, DvrPlan, Open, Write, applies, dvr_path
+from ..dvr.plan import Close, DvrPlan, Open, Write, applies, dvr_path, is_mp4
 from ..pathvars import UnsafeNameError, check_name
 from .file_output import FileOutput, run_blocking
 
@@ -51,7 +53,8 @@ class DvrOutput(FileOutput):
     def __init__(self, server, source, conf: dict):
         super().__init__(server, source)
         self.conf = conf
-        self.plan = DvrPlan(conf["dvr_plan"], conf["dvr_duration"], conf["dvr_wait_keyframe"], conf["time_jitter"])
+        self.plan = DvrPlan(conf["dvr_plan"], conf["dvr_duration"], conf["dvr_wait_keyframe"], conf["time_jitter"],
+                            split_on_change=is_mp4(conf["dvr_path"]))
         self.file: DvrFile | None = None
         self.pending: list = []
         self.files: list[str] = []  # the files completed, in order
@@ -83,10 +86,9 @@ class DvrOutput(FileOutput):
         self._flush()
         req = self.req
         path = dvr_path(self.conf["dvr_path"], req.vhost, req.app, req.stream, time.time(), self.utc)
-        self.file = run_blocking(DvrFile, path, self.conf["dvr_mp4_fragmented"])
+        # The publish's first file refuses a taken name (as SRS); a later one takes a number.
+        self.file = run_blocking(partial(DvrFile, path, self.conf["dvr_mp4_fragmented"], number=reopen))
         logger.info("dvr: {} opened {}", self.source.url, self.file.tmp)
-        if reopen:  # a new segment starts with the metadata and the sequence headers again
-            self.pending.extend((m, 0) for m in self.source.meta.dumps())
 
     def _close(self) -> None:
         self._flush()

@@ -24,9 +24,9 @@ not rewritten when a sequence header changes mid-publish (a republish writes it 
 ``hls_low_latency on``: fMP4 whatever ``hls_use_fmp4`` says; every ``hls_part_duration``
 the open segment's samples become one fragment (a part), kept in memory and listed as
 EXT-X-PART with an EXT-X-PRELOAD-HINT for the next one, segments carry
-EXT-X-PROGRAM-DATE-TIME; app/llhls.py answers the playlist (with blocking reload) and the
-parts from memory at the playlist's URL, instead of hls_ctx sessions. A segment on disk is
-its parts one after the other.
+EXT-X-PROGRAM-DATE-TIME; app/llhls.py answers the playlist (with blocking reload and,
+with ``hls_ctx on``, the same play sessions as app/hls_play.py) and the parts from memory
+at the playlist's URL. A segment on disk is its parts one after the other.
 
 An app or stream name that cannot be a path (``..``, ``/`` in the stream, NUL) gets no
 HLS: one error is logged and the publish goes on.
@@ -54,7 +54,7 @@ from ..http.static import FileServer
 from ..kernel.mp4 import HLS_TIMESCALE, Fragmenter, Mp4Tracks, init_segment
 from ..kernel.ts import TsMuxer, starts_with_psi
 from .file_output import FileOutput, run_blocking
-from .hls_play import HlsPlaylist, playlist_path
+from .hls_play import HlsPlaylist, HlsSessions, playlist_path
 from .llhls import PART_SEGMENTS, LowLatency
 from ..pathvars import UnsafeNameError, check_name, expand_stream
 
@@ -419,8 +419,10 @@ class HlsOutputs:
 
     def _mount_low_latency(self, st: HlsStream, conf: dict) -> None:
         """``hls_low_latency on``: the playlist and the parts are answered from memory
-        (app/llhls.py); hls_ctx sessions are not used then."""
-        ll = LowLatency(playlist_path(st.m3u8), st.playlist, conf["hls_fragment"])
+        (app/llhls.py), with play sessions when ``hls_ctx on``."""
+        path = playlist_path(st.m3u8)
+        sessions = HlsSessions(self.server, path, conf) if conf["hls_ctx"] else None
+        ll = LowLatency(path, st.playlist, conf["hls_fragment"], sessions)
         st.ll = ll
         http = getattr(self.server, "http", None)
         if http is None:
@@ -441,6 +443,8 @@ class HlsOutputs:
             for pattern in (ll.path, ll.prefix):
                 if pattern in self.server.http.stream_mux.entries:
                     self.server.http.stream_mux.unhandle(pattern)
+        if ll is not None and ll.sessions is not None:
+            ll.sessions.close()
 
     # -- from the outputs ------------------------------------------------------------------------
     def on_segment(self, out: HlsOutput, ev: SegmentClose, final: str, uri: str) -> None:

@@ -16,6 +16,10 @@ wins over the static files) while the stream's HLS state lives:
 A session that asks for nothing for ``2 * hls_window`` seconds ends (``on_stop``, and it
 leaves the statistics), checked every few seconds. Only the playlist bytes are counted
 for a session; segment downloads are plain files (SRS adds their bytes to the session).
+
+``HlsSessions`` is the part that does not depend on where the playlist comes from; the
+low-latency playlist (app/llhls.py) uses it too, answering a request without a session
+with a redirect instead of a master playlist, and counting its parts for their session.
 """
 
 from __future__ import annotations
@@ -34,17 +38,22 @@ from .file_output import run_blocking
 from .http_stream import admit_player
 
 HLS_PLAY = "hls-play"
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 TICK_S = 5.0
 MAX_SESSIONS = 100_000  # bounded: an attacker inventing ids cannot grow this without end
 _SEGMENT_URI = re.compile(r"^([^#\s][^\s?]*\.(?:ts|m4s))(\?(.*))?$", re.MULTILINE)
+_PART_URI = re.compile(r'^(#EXT-X-(?:PART|PRELOAD-HINT):.*?URI=")([^"?]*\.m4s)(\?([^"]*))?"', re.MULTILINE)
 _CTX = re.compile(r"^[0-9a-zA-Z_-]{1,64}$")
 
 
 def with_ctx(playlist: str, ctx: str) -> str:
-    """Every segment URI line (``.ts``/``.m4s``) of a playlist with ``hls_ctx=<ctx>`` first in
-    its query; tags and other URIs stay as they are."""
-    return _SEGMENT_URI.sub(lambda m: f"{m.group(1)}?hls_ctx={ctx}" + (f"&{m.group(3)}" if m.group(3) else ""),
+    """Every segment URI line (``.ts``/``.m4s``) of a playlist, and the part URIs of its
+    EXT-X-PART and EXT-X-PRELOAD-HINT tags (low latency), with ``hls_ctx=<ctx>`` first in
+    their query; other tags and URIs stay as they are."""
+    text = _SEGMENT_URI.sub(lambda m: f"{m.group(1)}?hls_ctx={ctx}" + (f"&{m.group(3)}" if m.group(3) else ""),
                             playlist)
+    return _PART_URI.sub(lambda m: f'{m.group(1)}{m.group(2)}?hls_ctx={ctx}' + (f"&{m.group(4)}" if m.group(4) else "")
+                         + '"', text)
 
 
 def _read(path: str) -> str | None:
@@ -72,61 +81,86 @@ class HlsSession:
         self.expired = True
 
 
-class HlsPlaylist:
-    """The ``.m3u8`` handler of one stream (see the module's docstring)."""
+class HlsSessions:
+    """The ``hls_ctx`` sessions of one stream's playlist URL ``path``: admission, the idle
+    timer, the end. Shared by :class:`HlsPlaylist` and the low-latency playlist
+    (app/llhls.py), which differ only in how a request without a session is answered."""
 
-    def __init__(self, server, path: str, file: str, conf: dict):
+    def __init__(self, server, path: str, conf: dict):
         self.server = server
         self.path = path  # the URL path, e.g. /live/s.m3u8
-        self.file = file
         self.conf = conf
         self.sessions: dict[str, HlsSession] = {}
         self.ticker = None
 
-    def serve_http(self, w, r):
-        if r.method not in ("GET", "HEAD"):
-            w.header()["Allow"] = "GET, HEAD"
-            return write_text(w, 405, "Method Not Allowed")
+    @property
+    def ts_ctx(self) -> bool:
+        """``hls_ts_ctx``: segment (and part) URIs carry the session id."""
+        return bool(self.conf["hls_ts_ctx"])
+
+    def known(self, w, r) -> tuple[HlsSession | None, str | None]:
+        """``(session, ctx)`` of a request: its live session, refreshed, or None with the
+        id to give a new one ("" when the request named none, or no valid one). A kicked
+        session is answered here (404) and comes back as ``(None, None)``."""
         ctx = r.args.get("hls_ctx", "")
         session = self.sessions.get(ctx) if ctx else None
         if session is None:
-            return self._new_session(w, r, ctx if _CTX.match(ctx or "") else "")
+            return None, ctx if _CTX.match(ctx) else ""
         if session.expired:
-            return write_text(w, 404, f"HLS stream {self.path} is EOF\n")
+            self.eof(w)
+            return None, None
         session.last = time.monotonic()
-        text = run_blocking(_read, self.file)
-        if text is None:
-            return write_text(w, 404, "Not Found")
-        if self.conf["hls_ts_ctx"]:
-            text = with_ctx(text, ctx)
-        self._send(w, session, text)
+        return session, ctx
 
-    def _send(self, w, session: HlsSession, text: str) -> None:
-        body = text.encode()
-        write_body(w, 200, body, "application/vnd.apple.mpegurl", "no-cache")
-        session.send_bytes += len(body)
+    def eof(self, w) -> None:
+        """The answer to a kicked session (SRS: 404, "is EOF")."""
+        write_text(w, 404, f"HLS stream {self.path} is EOF\n")
 
-    def _new_session(self, w, r, cid: str):
+    def touch(self, r) -> HlsSession | None:
+        """The live session a segment or part request names (refreshed), None for none; a
+        kicked one is returned as it is (``expired``) for the caller to refuse."""
+        ctx = r.args.get("hls_ctx")
+        session = self.sessions.get(ctx) if ctx else None
+        if session is not None and not session.expired:
+            session.last = time.monotonic()
+        return session
+
+    def open(self, w, r, cid: str) -> HlsSession | None:
+        """A new session for ``r`` (id ``cid``, or a new one): in the statistics as
+        ``hls-play``, then the security rules and on_play decide. None when refused (the
+        response is written: 403, 404 for an unknown vhost, 503 past MAX_SESSIONS)."""
         if len(self.sessions) >= MAX_SESSIONS:
-            return write_text(w, 503, "Too many HLS sessions\n")
+            write_text(w, 503, "Too many HLS sessions\n")
+            return None
         srv = self.server
         req = request_from_http(r.path, r.query, r.host, r.remote_ip, page_url=r.header("Referer") or "")
         found = srv.config.resolve_vhost(req.vhost)
         if found is None:
-            return write_text(w, 404, "Not Found")
+            write_text(w, 404, "Not Found")
+            return None
         req.vhost, vconf = found
         cid = cid or new_cid()
         session = HlsSession(cid, req)
         e = admit_player(srv, vconf, req, cid, session, HLS_PLAY)
         if e is not None:
-            return write_text(w, 403, f"Forbidden: {e}\n")
+            write_text(w, 403, f"Forbidden: {e}\n")
+            return None
         self.sessions[cid] = session
         logger.info("hls: session {} for {} from {}", cid, req.stream_url, req.ip)
         if self.ticker is None:
             self.ticker = gevent.spawn(self._expire_idle)
+        return session
+
+    def session_url(self, r, session: HlsSession) -> str:
+        """The playlist's URL for ``session``: ``<path>?hls_ctx=<id>`` and the request's
+        other query arguments."""
         extra = "&".join(p for p in r.query.split("&") if p and not p.startswith("hls_ctx=")) if r.query else ""
-        self._send(w, session, "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n"
-                               f"{self.path}?hls_ctx={cid}" + (f"&{extra}" if extra else "") + "\n")
+        return f"{self.path}?hls_ctx={session.id}" + (f"&{extra}" if extra else "")
+
+    @staticmethod
+    def send(w, session: HlsSession, body: bytes, content_type: str, cache_control: str) -> None:
+        write_body(w, 200, body, content_type, cache_control)
+        session.send_bytes += len(body)
 
     def _expire_idle(self) -> None:
         try:
@@ -155,8 +189,37 @@ class HlsPlaylist:
             self.ticker.kill(block=False)
 
 
+class HlsPlaylist(HlsSessions):
+    """The ``.m3u8`` handler of one stream (see the module's docstring)."""
+
+    def __init__(self, server, path: str, file: str, conf: dict):
+        super().__init__(server, path, conf)
+        self.file = file
+
+    def serve_http(self, w, r):
+        if r.method not in ("GET", "HEAD"):
+            w.header()["Allow"] = "GET, HEAD"
+            return write_text(w, 405, "Method Not Allowed")
+        session, ctx = self.known(w, r)
+        if ctx is None:
+            return None  # kicked: answered
+        if session is None:
+            session = self.open(w, r, ctx)
+            if session is not None:  # a master playlist of one variant: this URL with the id
+                self.send(w, session, ("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n"
+                                       f"{self.session_url(r, session)}\n").encode(), PLAYLIST_TYPE, "no-cache")
+            return None
+        text = run_blocking(_read, self.file)
+        if text is None:
+            return write_text(w, 404, "Not Found")
+        if self.ts_ctx:
+            text = with_ctx(text, ctx)
+        self.send(w, session, text.encode(), PLAYLIST_TYPE, "no-cache")
+        return None
+
+
 def playlist_path(m3u8: str) -> str:
     return "/" + m3u8.lstrip("/").replace(os.sep, "/")
 
 
-__all__ = ["HLS_PLAY", "HlsPlaylist", "HlsSession", "playlist_path", "with_ctx"]
+__all__ = ["HLS_PLAY", "PLAYLIST_TYPE", "HlsPlaylist", "HlsSession", "HlsSessions", "playlist_path", "with_ctx"]

@@ -18,6 +18,17 @@ HTTP server's stream mux:
 Waiters sleep on a gevent Event that every change of the playlist sets, so a new part
 answers them at once. The playlist and the whole segments are also written under
 ``hls_path`` as for standard HLS.
+
+With ``hls_ctx on`` (the default) the playlist has play sessions, those of app/hls_play.py
+(``HlsSessions``: ``hls-play`` clients in the API, security, on_play/on_stop, kick, idle
+expiry): a playlist request that names no session opens one and is redirected (302) to
+``<path>?hls_ctx=<id>`` with its other query arguments (``_HLS_msn``/``_HLS_part``
+included), where it is answered, blocking or not; an unknown id opens a session of that
+id and is answered at once (a player that comes back); a kicked one gets 404. Standard
+HLS answers with a one-variant master playlist instead, as SRS; a redirect keeps a
+blocking reload a blocking reload. Every playlist request refreshes its session; with
+``hls_ts_ctx on`` the segment and part URIs carry the id too, and a part request
+refreshes the session it names (and counts its bytes), 404 once that session is kicked.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from gevent.event import Event
 
 from ..hls.playlist import BAD_REQUEST, READY, HlsError, Part, Playlist, blocking_reload
 from ..http.mux import write_body, write_text
+from .hls_play import PLAYLIST_TYPE, HlsSessions, with_ctx
 
 PART_SEGMENTS = 3  # closed segments whose parts stay listed and served
 BLOCK_TDS = 3  # a blocked request waits at most this many target durations
@@ -48,8 +60,9 @@ def _int_arg(args: dict, name: str) -> int | None:
 class LowLatency:
     """The parts and the in-memory playlist of one stream (see the module's docstring)."""
 
-    def __init__(self, path: str, playlist: Playlist, fragment: float):
+    def __init__(self, path: str, playlist: Playlist, fragment: float, sessions: HlsSessions | None = None):
         self.path = path  # the playlist's URL path, e.g. /live/s.m3u8
+        self.sessions = sessions  # hls_ctx on: the play sessions of the playlist
         base = path.rsplit("/", 1)[-1]
         stem = base[:-5] if base.endswith(".m3u8") else base
         self.rel = f"{stem}.parts/"  # the parts' URI prefix, relative to the playlist
@@ -119,8 +132,26 @@ class LowLatency:
         if r.path == self.path:
             return self._serve_playlist(w, r)
         if r.path.startswith(self.prefix):
-            return self._serve_part(w, r.path[len(self.prefix):])
+            return self._serve_part(w, r, r.path[len(self.prefix):])
         return write_text(w, 404, "Not Found")
+
+    def _session(self, w, r):
+        """hls_ctx: the request's session (``(session, False)``), or ``(None, True)`` when
+        the response is written already (kicked, refused, or redirected to a new session)."""
+        sessions = self.sessions
+        session, ctx = sessions.known(w, r)
+        if ctx is None:
+            return None, True
+        if session is None:
+            session = sessions.open(w, r, ctx)
+            if session is None:
+                return None, True
+            if not ctx:  # to this URL with the new session's id, the query kept
+                location = sessions.session_url(r, session)
+                w.header()["Location"] = location
+                write_text(w, 302, f"Redirect to {location}\n")
+                return None, True
+        return session, False
 
     def _serve_playlist(self, w, r):
         pl = self.playlist
@@ -131,6 +162,11 @@ class LowLatency:
                 raise HlsError("hls: _HLS_part without _HLS_msn")
         except HlsError as e:
             return write_text(w, 400, f"{e}\n")
+        session = None
+        if self.sessions is not None:
+            session, answered = self._session(w, r)
+            if answered:
+                return None
         deadline = time.monotonic() + self._timeout()
         if not self._wait(lambda: pl.td is not None, deadline):
             return write_text(w, 503, f"hls: {self.path} has no segment yet\n")
@@ -146,12 +182,21 @@ class LowLatency:
         if verdict[0] == BAD_REQUEST:
             return write_text(w, 400, f"hls: _HLS_msn={msn} _HLS_part={part} is too far ahead of {self.path}\n")
         assert verdict[0] == READY
-        write_body(w, 200, pl.text().encode(), "application/vnd.apple.mpegurl", "no-cache")
+        if session is None:
+            return write_body(w, 200, pl.text().encode(), PLAYLIST_TYPE, "no-cache")
+        text = pl.text()
+        if self.sessions.ts_ctx:
+            text = with_ctx(text, session.id)
+        self.sessions.send(w, session, text.encode(), PLAYLIST_TYPE, "no-cache")
+        return None
 
-    def _serve_part(self, w, name: str):
+    def _serve_part(self, w, r, name: str):
         m = _PART.match(name)
         if m is None:
             return write_text(w, 404, "Not Found")
+        session = self.sessions.touch(r) if self.sessions is not None else None
+        if session is not None and session.expired:
+            return self.sessions.eof(w)
         seq, index = int(m.group(1)), int(m.group(2))
         pl = self.playlist
         last = pl.last_seq if pl.last_seq is not None else -1
@@ -169,7 +214,10 @@ class LowLatency:
         data = found()
         if data is None:
             return write_text(w, 404, "Not Found")
-        write_body(w, 200, data, "video/mp4", "max-age=60")
+        if session is None:
+            return write_body(w, 200, data, "video/mp4", "max-age=60")
+        self.sessions.send(w, session, data, "video/mp4", "max-age=60")
+        return None
 
 
 __all__ = ["LowLatency", "PART_SEGMENTS"]

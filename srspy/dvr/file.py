@@ -1,9 +1,13 @@
 """A DVR file on disk: a thin shell over a recorder (srspy/dvr/recorder.py).
 
 Written as ``<path>.tmp`` and renamed when closed, as SRS; an existing file is never
-overwritten: opening fails when the final path exists ("can't append", as SRS), and the
-rename is a hard link plus unlink, which fails instead of replacing a file that appeared
-meanwhile. Plain blocking calls: the caller runs them off the hub (gevent's threadpool).
+overwritten. A publish's first file fails to open when its path exists ("can't append",
+as SRS) or its ``.tmp`` does (a crashed recording's); a later file of the same publish (a
+segment, or the file after a sequence header change) whose name is taken gets a number
+instead, ``s.mp4`` -> ``s-1.mp4``, ``s-2.mp4``..., so a template that names two files
+alike loses nothing. The ``.tmp`` is created exclusively and the rename is a hard link
+plus unlink: both fail instead of replacing a file that appeared meanwhile. Plain
+blocking calls: the caller runs them off the hub (gevent's threadpool).
 """
 
 from __future__ import annotations
@@ -13,10 +17,32 @@ import os
 from .plan import DvrError
 from .recorder import make_recorder
 
+MAX_NUMBER = 999
+
+
+def _taken(path: str) -> bool:
+    return os.path.lexists(path) or os.path.lexists(path + ".tmp")
+
+
+def free_path(path: str) -> str:
+    """``path`` if neither it nor its ``.tmp`` exists, else the first free ``<stem>-N<ext>``."""
+    if not _taken(path):
+        return path
+    stem, ext = os.path.splitext(path)
+    for n in range(1, MAX_NUMBER + 1):
+        numbered = f"{stem}-{n}{ext}"
+        if not _taken(numbered):
+            return numbered
+    raise DvrError(f"dvr: {path} and its {MAX_NUMBER} numbered names exist")
+
 
 class DvrFile:
-    def __init__(self, path: str, fragmented_mp4: bool = True, buffer_size: int = 64 * 1024):
-        if os.path.exists(path):
+    """``number``: a taken path gets a number (:func:`free_path`) instead of failing."""
+
+    def __init__(self, path: str, fragmented_mp4: bool = True, buffer_size: int = 64 * 1024, number: bool = False):
+        if number:
+            path = free_path(path)
+        elif _taken(path):
             raise DvrError(f"dvr: {path} exists, can't append")
         self.path = path
         self.tmp = path + ".tmp"
@@ -24,7 +50,10 @@ class DvrFile:
         if parent:
             os.makedirs(parent, exist_ok=True)
         self.recorder = make_recorder(path, fragmented_mp4)
-        self.file = open(self.tmp, "wb", buffering=buffer_size)
+        try:
+            self.file = open(self.tmp, "xb", buffering=buffer_size)
+        except FileExistsError as e:
+            raise DvrError(f"dvr: {self.tmp} appeared, can't append") from e
         self.file.write(self.recorder.header())
         self.closed = False
 

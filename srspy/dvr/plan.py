@@ -8,6 +8,15 @@ file names, as the repository's outputs notes describe them.
   metadata and the sequence headers into it again, then the message. srspy takes HEVC
   keyframes too (SRS tests for H.264 only, so HEVC never rolled over).
 * Both: with ``dvr_wait_keyframe on`` video before the file's first keyframe is dropped.
+  A new file (after the first) starts with the stream's metadata and sequence headers as
+  the plan last saw them, written by the plan itself.
+* A sequence header that changes mid-file (a new SPS or AudioSpecificConfig, another
+  codec: its bytes differ from the one before; a byte-equal resend changes nothing) goes
+  into the same file for FLV, where players take it. An MP4 file has one sample
+  description per track, so with ``split_on_change`` (the MP4 files) the plan closes the
+  file there and opens the next, which starts with the new headers and, whatever
+  ``dvr_wait_keyframe`` says, drops video up to a keyframe (nothing before one decodes
+  with the new configuration). A file that holds no frame yet just takes the new header.
 * ``time_jitter`` per file: each file's timestamps start again near 0 (``full``), at 0
   (``zero``) or stay as they are (``off``): the same bases as the players' (srspy/live/jitter.py).
 """
@@ -18,8 +27,8 @@ from typing import NamedTuple
 
 from ..errors import SrsError
 from ..pathvars import check_name, expand_stream, expand_time
-from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER, audio_flags, video_flags
-from ..kernel.message import AUDIO, VIDEO
+from ..kernel.codec import F_COLOR_INFO, F_EMPTY_CONFIG, F_KEYFRAME, F_SEQUENCE_HEADER, audio_flags, video_flags
+from ..kernel.message import AMF0_DATA, AUDIO, VIDEO
 from ..live.jitter import JITTER_OFF, consumer_base
 
 SESSION = "session"
@@ -49,7 +58,7 @@ def applies(dvr_apply: list[str] | str, app: str, stream: str) -> bool:
 
 
 class Open(NamedTuple):
-    reopen: bool  # a segment rollover: write metadata and sequence headers again first
+    reopen: bool  # not the publish's first file (the plan writes the headers again into it)
 
 
 class Close(NamedTuple):
@@ -61,23 +70,31 @@ class Write(NamedTuple):
     timestamp: int  # the file's own timestamp (time_jitter applied)
 
 
+# The headers a new file starts with, in the order SRS's meta cache dumps them.
+_METADATA, _AUDIO_SH, _VIDEO_SH, _VIDEO_COLOR = range(4)
+
+
 class DvrPlan:
     """``feed(msg)`` -> events: :class:`Open`, :class:`Close` and :class:`Write` (a message
-    to append, with its file timestamp); ``close()`` on unpublish."""
+    to append, with its file timestamp); ``close()`` on unpublish. ``split_on_change``:
+    a new file at a sequence header whose bytes differ from the last one (MP4)."""
 
     def __init__(self, plan: str = SESSION, duration: float = 30, wait_keyframe: bool = True,
-                 time_jitter: str = "full"):
+                 time_jitter: str = "full", split_on_change: bool = False):
         if plan not in (SESSION, SEGMENT):
             raise DvrError(f"dvr: plan {plan!r} unknown (session or segment)")
         self.plan = plan
         self.duration_ms = duration * 1000
         self.wait_keyframe = wait_keyframe
         self.time_jitter = time_jitter
+        self.split_on_change = split_on_change
         self.open = False
         self.base: int | None = None
         self.first: int | None = None
         self.last: int | None = None
         self.seen_keyframe = False
+        self.need_keyframe = wait_keyframe  # drop video up to this file's first keyframe
+        self.headers: dict[int, object] = {}  # the latest metadata and headers, by _METADATA.. _VIDEO_COLOR
 
     def close(self) -> list:
         if not self.open:
@@ -98,13 +115,18 @@ class DvrPlan:
             flags = msg.flags or audio_flags(msg.payload)
         sh = bool(flags & F_SEQUENCE_HEADER)
         key = t == VIDEO and bool(flags & F_KEYFRAME) and not sh
+        changed = self._keep_header(msg, flags)
         if not self.open:
             self._start(out, reopen=False)
+        elif changed and self.split_on_change and self.first is not None:
+            out.append(Close(self._duration()))
+            self._start(out, reopen=True, keyframe_first=True)
+            return out  # the new header is among those the new file starts with
         elif (self.plan == SEGMENT and self._duration() >= self.duration_ms
               and (not self.wait_keyframe or key)):
             out.append(Close(self._duration()))
             self._start(out, reopen=True)
-        if t == VIDEO and not sh and self.wait_keyframe and not self.seen_keyframe:
+        if t == VIDEO and not sh and self.need_keyframe and not self.seen_keyframe:
             if not key:
                 return out  # no picture can be decoded before the first keyframe
             self.seen_keyframe = True
@@ -121,12 +143,33 @@ class DvrPlan:
         out.append(Write(msg, ts))
         return out
 
-    def _start(self, out: list, reopen: bool) -> None:
+    def _keep_header(self, msg, flags: int) -> bool:
+        """Remember ``msg`` when it is metadata or a header a new file needs; True when it
+        is a sequence header that differs from the one before it (a first one is no change;
+        an empty one keeps the one before, as the source's meta cache)."""
+        t = msg.type
+        if t == AMF0_DATA:
+            self.headers[_METADATA] = msg
+            return False
+        if t == VIDEO and flags & F_COLOR_INFO:
+            self.headers[_VIDEO_COLOR] = msg
+            return False
+        if not flags & F_SEQUENCE_HEADER or flags & F_EMPTY_CONFIG or t not in (AUDIO, VIDEO):
+            return False
+        kind = _AUDIO_SH if t == AUDIO else _VIDEO_SH
+        old = self.headers.get(kind)
+        self.headers[kind] = msg
+        return old is not None and old.payload != msg.payload
+
+    def _start(self, out: list, reopen: bool, keyframe_first: bool = False) -> None:
         self.open = True
         self.base = None
         self.first = self.last = None
         self.seen_keyframe = False
+        self.need_keyframe = self.wait_keyframe or keyframe_first
         out.append(Open(reopen))
+        if reopen:  # metadata at 0, the headers at 0 too: the file's first frame sets its clock
+            out.extend(Write(self.headers[k], 0) for k in sorted(self.headers))
 
 
 __all__ = ["DvrPlan", "DvrError", "Open", "Close", "Write", "dvr_path", "is_mp4", "applies", "check_name",

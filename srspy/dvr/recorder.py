@@ -11,6 +11,9 @@ to append last and ``(offset, bytes)`` pairs to write in place before the rename
 * MP4, fragmented (srspy's default for recording): ``ftyp``+``moov`` once the first frame
   shows which tracks exist, then one ``moof``+``mdat`` per GOP (per second without video):
   a file cut short by a crash plays up to its last whole fragment.
+* Either MP4 refuses (``Mp4Error``) a sequence header that changes a track once the file
+  holds samples: its one sample description would be wrong for what follows. The plan
+  (srspy/dvr/plan.py) starts a new file there, so a recording never gets one.
 * MP4, progressive (SRS's ``SrsMp4Encoder``): ``mdat`` streamed, ``moov`` appended on close;
   unreadable if the process dies before (ossrs/srs#1292), hence not the default.
 """
@@ -22,7 +25,7 @@ import struct
 from ..kernel import amf0
 from ..kernel.flv import encode_tag, flv_header, tag_type
 from ..kernel.message import AUDIO, VIDEO
-from ..kernel.mp4 import DVR_TIMESCALE, VIDE, Fragmenter, Mp4Tracks, ProgressiveMp4, init_segment
+from ..kernel.mp4 import DVR_TIMESCALE, VIDE, Fragmenter, Mp4Error, Mp4Tracks, ProgressiveMp4, init_segment
 from ..errors import Amf0Error
 from .plan import is_mp4
 
@@ -110,9 +113,14 @@ class FragmentedMp4Recorder:
 
     def write(self, msg, timestamp: int) -> bytes:
         got = self.tracks.on_message(msg.copy(timestamp=timestamp))
-        if got is None or got[1] is None:
+        if got is None:
             return b""
         track, sample = got
+        if sample is None:
+            written = self.frag.tracks.get(track.track_id) if self.frag else None
+            if written is not None and (written.config != track.config or written.codec != track.codec):
+                raise Mp4Error(f"mp4: track {track.track_id} codec configuration changed mid-file")
+            return b""
         out = b""
         if self.frag is None:
             self.frag = Fragmenter(self.tracks.tracks, DVR_TIMESCALE)

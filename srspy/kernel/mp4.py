@@ -386,8 +386,9 @@ class ProgressiveMp4:
     :meth:`write` returns for each message, then :meth:`finish`'s ``moov``; finally each
     ``(offset, bytes)`` patch is written in place (the ``mdat`` size). Timescale 1000 as
     SRS's DVR. Samples that arrive before their sequence header are dropped; a sequence
-    header that changes a track's codec configuration mid-file is refused (a progressive
-    file has one sample description per track) -- the DVR starts a new file instead."""
+    header that changes a track's codec configuration once the track has samples is
+    refused (a progressive file has one sample description per track): the DVR starts a
+    new file there instead (srspy/dvr/plan.py). Before the first sample the latest wins."""
 
     def __init__(self, timescale: int = DVR_TIMESCALE):
         self.timescale = timescale
@@ -413,10 +414,12 @@ class ProgressiveMp4:
         track, sample = got
         table = self.tables.get(track.track_id)
         if sample is None:
-            if table is not None and table.track.config != track.config:
-                raise Mp4Error(f"mp4: track {track.track_id} codec configuration changed mid-file")
             if table is None:
                 self.tables[track.track_id] = _Table(track)
+            elif table.track.config != track.config or table.track.codec != track.codec:
+                if table.sizes:
+                    raise Mp4Error(f"mp4: track {track.track_id} codec configuration changed mid-file")
+                table.track = track
             return b""
         if self.base is None:
             self.base = sample.dts

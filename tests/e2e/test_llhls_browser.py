@@ -1,5 +1,6 @@
 """Low-latency HLS in a real browser: hls.js (``lowLatencyMode``) in headless Chromium plays
-srspy's low-latency playlist within 2 s of the live edge, and standard HLS (TS,
+srspy's low-latency playlist within 2 s of the live edge, through its hls_ctx session (a
+redirect to ``?hls_ctx=``), and standard HLS (TS,
 ``hls_fragment 2``) is measured beside it. One test does both, one after the other: the
 figures are timing-sensitive and must not share the machine with each other."""
 
@@ -78,6 +79,12 @@ def test_hlsjs_low_latency_within_2s_and_standard_beside_it(make_server, procs, 
     assert ll["ll"] is True
     assert ll["latency_max"] <= LL_BOUND_S, ll
     assert ll["age_max"] is not None and ll["age_max"] <= LL_BOUND_S, ll
+    # hls_ctx on (the default): hls.js followed the redirect to its session once and kept
+    # the session's URL for every reload since (one viewer, one hls-play client)
+    sessions = [c for c in srv.stat.dumps_clients(0, 100) if c["type"] == "hls-play"]
+    assert len(sessions) == 1 and sessions[0]["url"] == "/live/s", sessions
+    ll_play = srv.hls.streams["/live/s"].ll.sessions.sessions[sessions[0]["id"]]
+    assert ll_play.send_bytes > 100_000  # the parts it fetched counted for it
 
     # standard HLS on a second server (TS, hls_fragment 2), after the first is done
     pub.kill()

@@ -12,15 +12,18 @@ import m3u8
 import pytest
 from gevent import subprocess
 from helpers.flvclient import http_get
+from helpers.hookserver import HookServer
 from helpers.media import publish_args, wait_published, wait_until
 from helpers.net import rtmp_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
-def ll_block(root, part=0.2, fragment=2) -> str:
-    return (f"hls {{ enabled on; hls_path {root}; hls_fragment {fragment}; hls_window 10; "
-            f"hls_low_latency on; hls_part_duration {part}; }}")
+def ll_block(root, part=0.2, fragment=2, ctx="off", window=10) -> str:
+    """The playlist's mechanics are tested without sessions (``hls_ctx off``); the
+    sessions' tests turn them on."""
+    return (f"hls {{ enabled on; hls_path {root}; hls_fragment {fragment}; hls_window {window}; "
+            f"hls_low_latency on; hls_part_duration {part}; hls_ctx {ctx}; }}")
 
 
 def get_playlist(port: int, query: str = "", timeout: float = 10):
@@ -154,3 +157,117 @@ def test_llhls_memory_bound_end_and_dispose(make_server, procs, short_flv, tmp_p
     wait_until(lambda: "/live/s" not in srv.hls.streams, 12, what="disposed")
     assert get_playlist(srv.http_port)[0] == 404
     assert http_get(srv.http_port, "/live/" + last_part)[0] == 404
+
+
+# -- hls_ctx play sessions ----------------------------------------------------------------------
+
+API = "http_api { enabled on; listen 0; }"
+
+
+@pytest.fixture
+def hooks():
+    hs = HookServer()
+    yield hs
+    hs.close()
+
+
+def hls_clients(srv) -> list[dict]:
+    status, _, body = http_get(srv.api_port, "/api/v1/clients/")
+    assert status == 200
+    return [c for c in json.loads(body)["clients"] if c["type"] == "hls-play"]
+
+
+def open_msn(pl) -> int:
+    """The media sequence number of the open segment (the entry with parts and no URI)."""
+    return pl.media_sequence + len([s for s in pl.segments if s.uri])
+
+
+def test_llhls_ctx_sessions_redirect_api_hooks_and_kick(make_server, procs, short_flv, tmp_path, hooks):
+    root = tmp_path / "html"
+    srv = make_server(vhost_extra=ll_block(root, ctx="on", window=2)
+                      + f" http_hooks {{ enabled on; on_play {hooks.url('/ok')}; on_stop {hooks.url('/ok')}; }}",
+                      extra=API)
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    wait_published(srv)
+    wait_until(lambda: (root / "live" / "s.m3u8").exists(), 15, what="the first segment")
+    port = srv.http_port
+    # no session named: a new one, and a redirect to it keeping the query
+    status, headers, _ = get_playlist(port, "?token=a")
+    assert status == 302, headers
+    location = headers["location"]
+    ctx = location.split("hls_ctx=")[1].split("&")[0]
+    assert location == f"/live/s.m3u8?hls_ctx={ctx}&token=a" and len(ctx) == 8
+    assert [(c["id"], c["url"], c["publish"]) for c in hls_clients(srv)] == [(ctx, "/live/s", False)]
+    wait_until(lambda: hooks.events("on_play"), 5, what="on_play")
+    (play,) = hooks.events("on_play")
+    assert play["client_id"] == ctx and play["stream"] == "s" and play["app"] == "live"
+    # the session's URL: the low-latency playlist, its segment and part URIs with the id
+    status, headers, text = get_playlist(port, location[len("/live/s.m3u8"):])
+    assert status == 200 and headers["content-type"] == "application/vnd.apple.mpegurl", text
+    pl = m3u8.loads(text)
+    assert pl.server_control.can_block_reload == "YES"
+    parts = [p for s in pl.segments for p in s.parts]
+    assert parts and all(p.uri.endswith(f".m4s?hls_ctx={ctx}") for p in parts), text
+    assert all(s.uri.endswith(f".m4s?hls_ctx={ctx}") for s in pl.segments if s.uri), text
+    assert pl.preload_hint.uri.endswith(f".m4s?hls_ctx={ctx}")
+    assert pl.segment_map[0].uri == "s-init.mp4"
+    # a part request counts for its session
+    sent = hls_clients(srv)[0]["send_bytes"]
+    status, _, data = http_get(port, "/live/" + parts[-1].uri)
+    assert status == 200 and data[4:8] == b"moof"
+    assert hls_clients(srv)[0]["send_bytes"] >= sent + len(data)
+    # a blocking reload with the session: answered when the next part exists
+    msn, n_open = open_msn(pl), len([p for s in pl.segments if not s.uri for p in s.parts])
+    t0 = time.monotonic()
+    status, _, text2 = get_playlist(port, f"?hls_ctx={ctx}&_HLS_msn={msn}&_HLS_part={n_open + 1}")
+    waited = time.monotonic() - t0
+    assert status == 200, text2
+    pl2 = m3u8.loads(text2)
+    assert open_msn(pl2) > msn or len([p for s in pl2.segments if not s.uri for p in s.parts]) > n_open + 1
+    assert 0.1 <= waited <= 2.5, waited
+    # a blocking reload that names no session: redirected with _HLS_msn/_HLS_part kept, and
+    # the redirect's target blocks as the original would have
+    msn2, n_open2 = open_msn(pl2), len([p for s in pl2.segments if not s.uri for p in s.parts])
+    query = f"?_HLS_msn={msn2}&_HLS_part={n_open2 + 1}"
+    status, headers, _ = get_playlist(port, query)
+    assert status == 302
+    ctx2 = headers["location"].split("hls_ctx=")[1].split("&")[0]
+    assert headers["location"] == f"/live/s.m3u8?hls_ctx={ctx2}&{query[1:]}" and ctx2 != ctx
+    t0 = time.monotonic()
+    status, _, text3 = get_playlist(port, headers["location"][len("/live/s.m3u8"):])
+    assert status == 200 and 0.1 <= time.monotonic() - t0 <= 2.5, text3
+    pl3 = m3u8.loads(text3)
+    assert open_msn(pl3) > msn2 or len([p for s in pl3.segments if not s.uri for p in s.parts]) > n_open2 + 1
+    assert sorted(c["id"] for c in hls_clients(srv)) == sorted([ctx, ctx2])
+    # an unknown id (a player coming back): a session of that id, answered at once
+    status, _, text4 = get_playlist(port, "?hls_ctx=back1234")
+    assert status == 200 and "hls_ctx=back1234" in text4 and m3u8.loads(text4).segments
+    assert "back1234" in [c["id"] for c in hls_clients(srv)]
+    # kicked through the API: its playlist and parts get 404
+    assert http_get(srv.api_port, f"/api/v1/clients/{ctx}", method="DELETE")[0] == 200
+    assert get_playlist(port, f"?hls_ctx={ctx}")[0] == 404
+    assert get_playlist(port, f"?hls_ctx={ctx}&_HLS_msn={msn}")[0] == 404
+    assert http_get(port, "/live/" + parts[-1].uri)[0] == 404
+    # sessions idle for 2 x hls_window end with on_stop; the one kept alive does not
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(hooks.events("on_stop")) < 2:
+        assert get_playlist(port, f"?hls_ctx={ctx2}")[0] == 200
+        gevent.sleep(0.5)
+    gevent.sleep(1)
+    assert sorted(ev["client_id"] for ev in hooks.events("on_stop")) == sorted([ctx, "back1234"])
+    assert [c["id"] for c in hls_clients(srv)] == [ctx2]
+
+
+def test_llhls_ctx_ffmpeg_plays_through_the_redirect(make_server, procs, short_flv, tmp_path):
+    """ffmpeg's HLS reader follows the redirect to its session and reloads the session's
+    URL: one hls-play client, whose segment URIs it fetched with the id."""
+    root = tmp_path / "html"
+    srv = make_server(vhost_extra=ll_block(root, ctx="on"), extra=API)
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    wait_published(srv)
+    wait_until(lambda: (root / "live" / "s.m3u8").exists(), 15, what="the first segment")
+    play = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", f"http://127.0.0.1:{srv.http_port}/live/s.m3u8",
+                           "-t", "5", "-f", "null", "-"], capture_output=True, timeout=60)
+    assert play.returncode == 0 and play.stderr.strip() == b"", play.stderr[-2000:]
+    (client,) = hls_clients(srv)
+    assert client["url"] == "/live/s" and client["send_bytes"] > 0

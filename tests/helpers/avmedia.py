@@ -93,3 +93,10 @@ def decode_errors(path: Path) -> str:
     out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"],
                          capture_output=True, timeout=120)
     return out.stderr.decode(errors="replace") + ("" if out.returncode == 0 else f"exit {out.returncode}")
+
+
+def frame_sizes(path: Path) -> list[str]:
+    """``WxH`` of every decoded video frame, in order (ffprobe decodes the whole file)."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=width,height",
+                          "-of", "json", str(path)], check=True, capture_output=True, timeout=120)
+    return [f"{f['width']}x{f['height']}" for f in json.loads(out.stdout).get("frames", [])]

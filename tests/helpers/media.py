@@ -126,3 +126,26 @@ def flv_tags(data: bytes) -> list[tuple[int, int, bytes]]:
     assert data[:3] == b"FLV", data[:16]
     hsize = int.from_bytes(data[5:9], "big")
     return list(iter_tags(data, hsize + 4))
+
+
+def concat_flv(path: Path, parts: list[Path], gap_ms: int = 40) -> Path:
+    """One FLV of ``parts`` played one after the other, as an encoder that changes its
+    settings mid-publish sends them: each part's tags (its sequence headers included; its
+    onMetaData only for the first) on one clock, each part ``gap_ms`` after the last tag
+    of the one before."""
+    from srspy.client.flvfile import FlvFileWriter, read_flv_file
+
+    if path.exists():
+        return path
+    w = FlvFileWriter(str(path))
+    w.write_header(True, True)
+    offset = 0
+    for i, part in enumerate(parts):
+        tags = list(read_flv_file(part))
+        for t in tags:
+            if t.type == 18 and i:
+                continue
+            w.write_tag(t.type, t.timestamp + offset, t.payload)
+        offset += max(t.timestamp for t in tags) + gap_ms
+    w.close()
+    return path

@@ -11,12 +11,14 @@ import pytest
 from pathlib import Path
 
 from helpers.avmedia import decode_errors, flv_messages, hevc_messages, probe_packets
+from gevent import subprocess
 from helpers.media import ffprobe, flv_tags, streams_by_type
+from srspy.dvr.file import DvrFile, free_path
 from srspy.dvr.plan import Close, DvrError, DvrPlan, Open, Write, applies, dvr_path, is_mp4
 from srspy.dvr.recorder import FlvRecorder, FragmentedMp4Recorder, ProgressiveMp4Recorder, make_recorder
 from srspy.pathvars import UnsafeNameError
 from srspy.kernel import amf0
-from srspy.kernel.codec import F_SEQUENCE_HEADER, audio_flags, video_flags
+from srspy.kernel.codec import F_EMPTY_CONFIG, video_flags
 from srspy.kernel.message import AMF0_DATA, AUDIO, VIDEO, MediaMessage
 
 
@@ -24,7 +26,6 @@ def record(msgs, tmp_path, plan, name="f", ext=".flv", fragmented=True):
     """Run the plan and recorders as the DVR output would; returns the files written."""
     files = []
     rec = data = None
-    heads = {}
 
     def finish():
         tail, patches = rec.finish()
@@ -43,16 +44,10 @@ def record(msgs, tmp_path, plan, name="f", ext=".flv", fragmented=True):
             if isinstance(e, Open):
                 rec = make_recorder(f"x{ext}", fragmented_mp4=fragmented)
                 data = bytearray(rec.header())
-                if e.reopen:  # metadata and sequence headers again
-                    for h in heads.values():
-                        data.extend(rec.write(h, 0))
             elif isinstance(e, Close):
                 finish()
             elif isinstance(e, Write):
                 data.extend(rec.write(e.msg, e.timestamp))
-        if m is not None and (m.type == AMF0_DATA or (m.type == VIDEO and video_flags(m.payload) & F_SEQUENCE_HEADER)
-                              or (m.type == AUDIO and audio_flags(m.payload) & F_SEQUENCE_HEADER)):
-            heads[m.type] = m
     return files
 
 
@@ -190,8 +185,6 @@ def test_dvr_apply_and_bad_plan():
 
 
 def test_dvr_file_tmp_then_rename_never_overwrites(tmp_path, short_flv):
-    from srspy.dvr.file import DvrFile
-
     path = str(tmp_path / "live" / "s.flv")
     f = DvrFile(path)
     assert os.path.exists(path + ".tmp") and not os.path.exists(path)
@@ -214,3 +207,109 @@ def test_dvr_file_tmp_then_rename_never_overwrites(tmp_path, short_flv):
     with pytest.raises(DvrError, match="appeared"):
         g.close()
     assert Path(other).read_bytes() == b"someone else's" and os.path.exists(other + ".tmp")
+
+
+# -- sequence headers that change mid-file --------------------------------------------------------
+
+def shifted(msgs, by: int) -> list:
+    return [m.copy(timestamp=m.timestamp + by) for m in msgs]
+
+
+def after(first: list, second: list, gap: int = 40) -> list:
+    """``second`` played right after ``first`` on one clock."""
+    return first + shifted(second, max(m.timestamp for m in first) + gap)
+
+
+@pytest.fixture(scope="module")
+def aac_48k_mono(media_dir):
+    path = media_dir / "aac-48k-mono-3s.flv"
+    if not path.exists():
+        subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "sine=frequency=660:sample_rate=48000:duration=3", "-c:a", "aac", "-b:a", "64k", "-ac", "1",
+                        "-f", "flv", str(path)], check=True, timeout=120)
+    return path
+
+
+def video_codecs(path) -> list[str]:
+    return [s["codec_name"] for s in ffprobe(str(path))["streams"] if s["codec_type"] == "video"]
+
+
+@pytest.mark.parametrize("fragmented", [True, False])
+def test_mp4_codec_change_starts_a_new_file(fragmented, tmp_path, video_flv, media_dir):
+    """H.264, then HEVC (an encoder switching codecs without a republish): one MP4 file
+    each, each starting with its own configuration and a keyframe."""
+    avc = flv_messages(video_flv)
+    msgs = after(avc, hevc_messages(media_dir, seconds=3))
+    files = record(msgs, tmp_path, DvrPlan("session", split_on_change=True), ext=".mp4", fragmented=fragmented)
+    assert [video_codecs(f) for f in files] == [["h264"], ["hevc"]]
+    for f, frames in zip(files, (150, 75)):
+        assert decode_errors(f) == ""
+        packets = probe_packets(f, "v")
+        assert packets[0]["flags"].startswith("K") and float(packets[0]["dts_time"]) < 0.05
+        assert len(packets) == frames
+
+
+def test_aac_config_change_mp4_splits_flv_keeps_one_file(tmp_path, audio_flv, aac_48k_mono):
+    """A new AudioSpecificConfig (44.1 kHz stereo, then 48 kHz mono): two MP4 files; one
+    FLV, which ffmpeg decodes whole, both configurations."""
+    msgs = after(flv_messages(audio_flv), flv_messages(aac_48k_mono))
+    files = record(msgs, tmp_path, DvrPlan("session", split_on_change=True), ext=".mp4")
+    rates = [[(s["sample_rate"], s["channels"]) for s in ffprobe(str(f))["streams"]] for f in files]
+    assert rates == [[("44100", 2)], [("48000", 1)]]
+    assert all(decode_errors(f) == "" for f in files)
+    (flv,) = record(msgs, tmp_path, DvrPlan("session"), name="flv")
+    assert decode_errors(flv) == ""
+    heads = [t for t in flv_tags(flv.read_bytes()) if t[0] == 8 and t[2][1] == 0]
+    assert len(heads) == 2
+
+
+def seq_header(body: bytes) -> MediaMessage:
+    return MediaMessage(VIDEO, 0, 1, b"\x17\x00\x00\x00\x00" + body)
+
+
+def frames(plan, msgs) -> list:
+    return [e for m in msgs for e in plan.feed(m)]
+
+
+def test_change_rules():
+    sh_a, sh_b = seq_header(b"A"), seq_header(b"B")
+    key = MediaMessage(VIDEO, 40, 1, b"\x17\x01\x00\x00\x00")
+    inter = MediaMessage(VIDEO, 80, 1, b"\x27\x01\x00\x00\x00")
+    audio = MediaMessage(AUDIO, 90, 1, b"\xaf\x01\x00")
+    meta = MediaMessage(AMF0_DATA, 0, 1, b"meta")
+    # a byte-equal resend, or a new header before the file's first frame: no new file
+    for plan_kw in ({"split_on_change": True}, {"split_on_change": False}):
+        ev = frames(DvrPlan(**plan_kw), [meta, sh_a, sh_b, key, MediaMessage(VIDEO, 60, 1, sh_b.payload), inter])
+        assert [type(e) for e in ev] == [Open] + [Write] * 6
+    # FLV: a change goes into the same file
+    ev = frames(DvrPlan(), [sh_a, key, sh_b, inter])
+    assert [type(e) for e in ev] == [Open, Write, Write, Write, Write]
+    # MP4: a new file with the latest metadata and headers, video from a keyframe on, even
+    # with dvr_wait_keyframe off; audio goes on meanwhile
+    for wait in (True, False):
+        plan = DvrPlan(wait_keyframe=wait, split_on_change=True)
+        ev = frames(plan, [meta, sh_a, key, sh_b, inter, audio, key.copy(timestamp=120), inter.copy(timestamp=160)])
+        kinds = [type(e).__name__ for e in ev]
+        assert kinds == ["Open", "Write", "Write", "Write", "Close", "Open", "Write", "Write", "Write", "Write", "Write"]
+        assert [e.reopen for e in ev if isinstance(e, Open)] == [False, True]
+        new_file = ev[ev.index(next(e for e in ev if isinstance(e, Open) and e.reopen)) + 1:]
+        assert [e.msg.payload for e in new_file] == [b"meta", sh_b.payload, audio.payload, key.payload, inter.payload]
+        assert [e.timestamp for e in new_file][:2] == [0, 0]
+    # an empty configuration record keeps the header before it
+    empty = MediaMessage(VIDEO, 60, 1, b"\x17\x00\x00\x00\x00")
+    empty.flags = video_flags(empty.payload) | F_EMPTY_CONFIG
+    assert [type(e) for e in frames(DvrPlan(split_on_change=True), [sh_a, key, empty, inter])] == [Open] + [Write] * 4
+
+
+def test_numbered_names(tmp_path):
+    path = str(tmp_path / "s.mp4")
+    assert free_path(path) == path
+    open(path, "wb").close()
+    open(str(tmp_path / "s-1.mp4.tmp"), "wb").close()  # a crashed recording's leftover is taken too
+    assert free_path(path) == str(tmp_path / "s-2.mp4")
+    f = DvrFile(path, number=True)
+    assert f.path == str(tmp_path / "s-2.mp4") and os.path.exists(f.tmp)
+    f.abort()
+    with pytest.raises(DvrError, match="can't append"):  # the publish's first file: SRS's rule
+        DvrFile(str(tmp_path / "s-1.mp4"))
+    assert os.path.getsize(str(tmp_path / "s-1.mp4.tmp")) == 0

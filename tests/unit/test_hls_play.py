@@ -33,3 +33,29 @@ def test_segment_uris_get_the_session_id_and_nothing_else_changes():
 def test_playlist_path():
     assert playlist_path("live/s.m3u8") == "/live/s.m3u8"
     assert playlist_path("/v/live/s.m3u8") == "/v/live/s.m3u8"
+
+
+LL_PLAYLIST = """#EXTM3U
+#EXT-X-VERSION:9
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600
+#EXT-X-PART-INF:PART-TARGET=0.200
+#EXT-X-MAP:URI="s-init.mp4"
+#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:05.678Z
+#EXT-X-PART:DURATION=0.200,URI="s.parts/5.0.m4s",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.200,URI="s.parts/5.1.m4s?x=1"
+#EXTINF:0.400, no desc
+s-5.m4s
+#EXT-X-PART:DURATION=0.200,URI="s.parts/6.0.m4s",INDEPENDENT=YES
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI="s.parts/6.1.m4s"
+"""
+
+
+def test_low_latency_part_uris_get_the_session_id_too():
+    lines = with_ctx(LL_PLAYLIST, "abc12345").splitlines()
+    want = LL_PLAYLIST.splitlines()
+    want[6] = '#EXT-X-PART:DURATION=0.200,URI="s.parts/5.0.m4s?hls_ctx=abc12345",INDEPENDENT=YES'
+    want[7] = '#EXT-X-PART:DURATION=0.200,URI="s.parts/5.1.m4s?hls_ctx=abc12345&x=1"'
+    want[9] = "s-5.m4s?hls_ctx=abc12345"
+    want[10] = '#EXT-X-PART:DURATION=0.200,URI="s.parts/6.0.m4s?hls_ctx=abc12345",INDEPENDENT=YES'
+    want[11] = '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="s.parts/6.1.m4s?hls_ctx=abc12345"'
+    assert lines == want  # the map, the date and the other tags unchanged

@@ -9,6 +9,7 @@ import pytest
 
 from helpers.avmedia import decode_errors, flv_messages, hevc_messages, make_bframes_flv, probe_packets
 from helpers.media import ffprobe, streams_by_type
+from srspy.dvr.recorder import FragmentedMp4Recorder
 from srspy.kernel import mp4
 from srspy.kernel.frame import FrameError, iter_nalus, parse_audio, parse_video
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
@@ -275,13 +276,22 @@ def test_co64_past_4gib(av_msgs):
 
 
 def test_sequence_header_change_mid_file_is_refused(av_msgs, media_dir):
+    hevc = hevc_messages(media_dir)
     w = mp4.ProgressiveMp4()
     w.header()
+    w.write(hevc[0])  # before the first sample a header may change: the latest wins
     for m in av_msgs[:20]:
         w.write(m)
-    hevc_sh = hevc_messages(media_dir)[0]
     with pytest.raises(mp4.Mp4Error, match="changed mid-file"):
-        w.write(hevc_sh)
+        w.write(hevc[0])
+    moov, _ = w.finish()
+    assert b"avcC" in moov and b"hvcC" not in moov
+    rec = FragmentedMp4Recorder()
+    for m in av_msgs[:20]:
+        rec.write(m, m.timestamp)
+    rec.write(av_msgs[1], 900)  # the same header again
+    with pytest.raises(mp4.Mp4Error, match="changed mid-file"):
+        rec.write(hevc[0], 900)
 
 
 def test_tracks_change_flag_only_on_real_change(av_msgs):
