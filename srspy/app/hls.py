@@ -128,7 +128,7 @@ class HlsOutput(FileOutput):
         self.segmenter = Segmenter(conf["hls_fragment"], conf["hls_td_ratio"], conf["hls_aof_ratio"],
                                    conf["hls_wait_keyframe"],
                                    part_duration=conf["hls_part_duration"] if self.ll else 0.0,
-                                   sequence=state.sequence)
+                                   sequence=state.sequence, ts_floor=conf["hls_ts_floor"])
         if continued:
             self.segmenter.discontinuity()
         self.muxer = TsMuxer()
@@ -247,8 +247,10 @@ class HlsOutput(FileOutput):
     def _open(self, ev: SegmentOpen) -> None:
         req = self.req
         template = self.conf["hls_fmp4_file"] if self.fmp4 else self.conf["hls_ts_file"]
-        self.rel_name = segment_name(template, req.vhost, req.app, req.stream, ev.seq, time.time(),
-                                     self.utc)
+        self.rel_name = segment_name(template, req.vhost, req.app, req.stream, ev.seq, ev.at, self.utc, ev.floor)
+        floor = self.segmenter.floor
+        if floor is not None and floor.jumped:
+            logger.warning("hls: {} floor index set back to the clock: {}", self.source.url, ev.floor)
         self.tmp_path = os.path.join(self.root, self.rel_name)
         self.factory.check_inside(self.root, self.tmp_path)
         self.file = run_blocking(_open_tmp, self.tmp_path)
