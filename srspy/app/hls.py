@@ -50,7 +50,9 @@ from ..errors import SrsError
 from ..hls.crypto import encrypt_segment, key_starts, new_key
 from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_name, target_duration
 from ..hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
+from ..hls.tracks import ACODECS, VCODECS, announced_tracks
 from ..http.static import FileServer
+from ..kernel.message import AUDIO, VIDEO
 from ..kernel.mp4 import HLS_TIMESCALE, Fragmenter, Mp4Tracks, init_segment
 from ..kernel.ts import TsMuxer, starts_with_psi
 from .file_output import FileOutput, run_blocking
@@ -125,13 +127,20 @@ class HlsOutput(FileOutput):
         self.root = conf["hls_path"]
         # hls_low_latency: fMP4 parts of hls_part_duration, kept in memory (app/llhls.py)
         self.ll = state.ll if conf["hls_low_latency"] else None
+        # hls_acodec / hls_vcodec (hls/tracks.py): the kinds carried, the codecs the PMT lists
+        # for a track onMetaData announces before it shows (first segment only)
+        self.carry = {AUDIO: conf["hls_acodec"] != "an", VIDEO: conf["hls_vcodec"] != "vn"}
+        self.expected = (ACODECS[conf["hls_acodec"]], VCODECS[conf["hls_vcodec"]])
         self.segmenter = Segmenter(conf["hls_fragment"], conf["hls_td_ratio"], conf["hls_aof_ratio"],
                                    conf["hls_wait_keyframe"],
                                    part_duration=conf["hls_part_duration"] if self.ll else 0.0,
-                                   sequence=state.sequence, ts_floor=conf["hls_ts_floor"])
+                                   sequence=state.sequence, ts_floor=conf["hls_ts_floor"],
+                                   carry_audio=self.carry[AUDIO], carry_video=self.carry[VIDEO])
         if continued:
             self.segmenter.discontinuity()
-        self.muxer = TsMuxer()
+        self.muxer = TsMuxer(has_audio=self.carry[AUDIO], has_video=self.carry[VIDEO])
+        self.opened = 0  # segments opened in this publish
+        self.empty_logged = False
         # fMP4 (hls_use_fmp4): the tracks, and the fragment of the open segment
         self.fmp4 = bool(conf["hls_use_fmp4"]) or self.ll is not None
         self.tracks = Mp4Tracks()
@@ -172,6 +181,11 @@ class HlsOutput(FileOutput):
     def _feed(self, msgs: list) -> None:
         now = time.time()
         for m in msgs:
+            if m.is_metadata:
+                if self.opened < 2:
+                    audio, video = announced_tracks(m.payload)
+                    self.muxer.expect(self.expected[0] if audio else None, self.expected[1] if video else None)
+                continue
             self._events(self.segmenter.feed(m, now))
         if len(self.buf) >= FLUSH_BYTES and self.file is not None and not self.keys:
             data, self.buf = bytes(self.buf), bytearray()
@@ -180,7 +194,8 @@ class HlsOutput(FileOutput):
     def _events(self, events: list) -> None:
         for ev in events:
             if isinstance(ev, Media) and self.fmp4:
-                self._sample(ev.msg)
+                if self.carry[ev.msg.type]:
+                    self._sample(ev.msg)
             elif isinstance(ev, Media):
                 data = self.muxer.mux(ev.msg)
                 if data:
@@ -197,7 +212,8 @@ class HlsOutput(FileOutput):
                 self._close(ev)
             elif isinstance(ev, SequenceHeader):
                 if self.fmp4:
-                    self.tracks.on_message(ev.msg)
+                    if self.carry[ev.msg.type]:
+                        self.tracks.on_message(ev.msg)
                 else:
                     self.muxer.mux(ev.msg)  # the codec configuration; no bytes of its own
 
@@ -228,7 +244,7 @@ class HlsOutput(FileOutput):
         if not data:
             return
         self.buf += data
-        self.ll.add_part(ev.seq, ev.index, data, ev.duration, ev.independent)
+        self.ll.add_part(ev.seq, ev.index, data, ev.duration, ev.independent or not self.carry[VIDEO])
 
     def _write_init(self) -> None:
         req = self.req
@@ -257,6 +273,9 @@ class HlsOutput(FileOutput):
         self.discontinuity = ev.discontinuity
         self.buf = bytearray()
         self.need_psi = True
+        self.opened += 1
+        if self.opened == 2:
+            self.muxer.expect(None, None)  # a track onMetaData announced that never showed: left out
         self.seg_start = self.part_start = ev.dts
         self.seg_date = ev.at
         self.key_new = False
@@ -292,6 +311,10 @@ class HlsOutput(FileOutput):
             run_blocking(f.write, data)
         tmp = self.tmp_path + ".tmp"
         if not ev.keep:
+            if not ev.carried and not self.empty_logged:
+                self.empty_logged = True
+                logger.warning("hls: {} has nothing HLS carries (hls_acodec {}, hls_vcodec {}): no segment listed",
+                               self.source.url, self.conf["hls_acodec"], self.conf["hls_vcodec"])
             run_blocking(_finish_segment, f, tmp, None)
             if self.ll is not None:
                 self.ll.segment_dropped(ev.seq)

@@ -80,7 +80,8 @@ class PartClose(NamedTuple):
 class SegmentClose(NamedTuple):
     seq: int
     duration: int  # ms
-    keep: bool  # False: shorter than 100 ms, drop it (its seq is used again)
+    keep: bool  # False: shorter than 100 ms, or nothing carried: drop it (its seq is used again)
+    carried: bool = True  # it held a message of a kind the writer carries
 
 
 class SequenceHeader(NamedTuple):
@@ -123,10 +124,15 @@ class Segmenter:
     the floor index that ``now`` gives at each opening."""
 
     def __init__(self, fragment: float = 10.0, td_ratio: float = 1.0, aof_ratio: float = 2.1,
-                 wait_keyframe: bool = True, part_duration: float = 0.0, sequence: int = 0, ts_floor: bool = False):
+                 wait_keyframe: bool = True, part_duration: float = 0.0, sequence: int = 0, ts_floor: bool = False,
+                 carry_audio: bool = True, carry_video: bool = True):
         self.fragment_ms = fragment * 1000
         self.floor = FloorIndex(fragment) if ts_floor else None
         self.floor_ms = 0.0  # ts_floor: how far the open segment's cuts are moved
+        # the kinds the writer carries (hls_acodec an / hls_vcodec vn leave one out): the
+        # other still decides cuts, but a segment without a carried message is not kept
+        self.carry = {AUDIO: carry_audio, VIDEO: carry_video}
+        self.open_carried = False
         self.max_td_ms = fragment * td_ratio * 1000
         self.aof_ms = aof_ratio * fragment * 1000
         self.wait_keyframe = wait_keyframe
@@ -210,6 +216,8 @@ class Segmenter:
             self.part_first_key = key
         if self.last_dts is None or ts > self.last_dts:
             self.last_dts = ts
+        if self.carry[t]:
+            self.open_carried = True
         out.append(Media(msg, self.part_index))
         return out
 
@@ -270,15 +278,16 @@ class Segmenter:
         self.open_discontinuity = self.pending_discontinuity
         self.pending_discontinuity = False
         self.cut_on = None
+        self.open_carried = False
 
     def _close(self, out: list, end: int) -> None:
         duration = max(0, end - self.start_dts)
         if self.part_ms:
             out.append(PartClose(self.sequence, self.part_index, max(0, end - self.part_start), self._independent()))
-        keep = duration >= MIN_KEEP_MS
+        keep = duration >= MIN_KEEP_MS and self.open_carried
         if not keep and self.open_discontinuity:
             self.pending_discontinuity = True  # the dropped segment's flag moves on
-        out.append(SegmentClose(self.sequence, duration, keep))
+        out.append(SegmentClose(self.sequence, duration, keep, self.open_carried))
         if keep:
             self.sequence += 1
         self.open = False

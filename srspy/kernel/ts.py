@@ -324,13 +324,19 @@ class TsMuxer:
 
     Feed every message of the stream in order (sequence headers and metadata too: they
     only update state and give b""). Unsupported codecs (AV1, VP9, Opus, ...) give b"".
-    ``has_audio`` / ``has_video`` False leave that kind out of the PMT (SRS http_remux
-    has_audio/has_video with guess_has_av off).
+    ``has_audio`` / ``has_video`` False leave that kind out: no PID in the PMT, its
+    messages give b"" (SRS http_remux has_audio/has_video with guess_has_av off, and HLS's
+    ``hls_acodec an`` / ``hls_vcodec vn``).
+
+    The PMT lists the codecs the stream revealed (by a sequence header, or MP3's first
+    frame). ``expect(acodec, vcodec)`` names codecs for it to list before that (SRS's
+    ``hls_acodec`` / ``hls_vcodec``), for tracks the caller knows the stream carries; the
+    codec a track reveals replaces its expected one (a new PMT version when they differ).
     """
 
     __slots__ = ("video", "audio", "pat_cc", "pmt_cc", "pat_packets", "pmt_packets", "pmt_version",
                  "pmt_key", "psi_due", "last_psi_ms", "last_pcr_ms", "vcodec", "acodec", "length_size",
-                 "param_sets", "adts", "has_audio", "has_video")
+                 "param_sets", "adts", "has_audio", "has_video", "expect_acodec", "expect_vcodec")
 
     def __init__(self, has_audio: bool = True, has_video: bool = True):
         self.has_audio = has_audio
@@ -351,32 +357,48 @@ class TsMuxer:
         self.length_size = 4
         self.param_sets = b""  # Annex-B SPS/PPS (VPS/SPS/PPS) to insert before IRAP NALs
         self.adts = None
+        self.expect_acodec = None  # "AAC" / "MP3": listed until the stream reveals its audio codec
+        self.expect_vcodec = None  # "H264" / "H265"
 
     # -- PSI ---------------------------------------------------------------------------
+
+    def expect(self, acodec: str | None, vcodec: str | None) -> None:
+        """The codecs the PMT lists for tracks not revealed yet (None: that kind is not
+        listed before it shows); a kind left out (``has_audio``/``has_video``) stays out."""
+        self.expect_acodec = acodec if self.has_audio else None
+        self.expect_vcodec = vcodec if self.has_video else None
+        if self.codecs() != self.pmt_key:
+            self.psi_due = True
+
+    def codecs(self) -> tuple[str | None, str | None]:
+        """(audio, video) codecs of the PMT: revealed, else expected."""
+        return self.acodec or self.expect_acodec, self.vcodec or self.expect_vcodec
 
     def streams(self) -> list[tuple[int, int]]:
         """[(stream_type, pid)] of the current PMT, audio first as SRS."""
         out = []
-        if self.acodec == "AAC":
+        acodec, vcodec = self.codecs()
+        if acodec == "AAC":
             out.append((ST_AAC, AAC_PID))
-        elif self.acodec == "MP3":
+        elif acodec == "MP3":
             out.append((ST_MP3, MP3_PID))
-        if self.vcodec == "H264":
+        if vcodec == "H264":
             out.append((ST_H264, VIDEO_PID))
-        elif self.vcodec == "H265":
+        elif vcodec == "H265":
             out.append((ST_HEVC, VIDEO_PID))
         return out
 
     @property
     def pcr_pid(self) -> int:
-        if self.vcodec is not None:
+        acodec, vcodec = self.codecs()
+        if vcodec is not None:
             return VIDEO_PID
-        return AAC_PID if self.acodec == "AAC" else MP3_PID
+        return AAC_PID if acodec == "AAC" else MP3_PID
 
     def psi(self) -> bytes:
         """PAT + PMT with the stream's next counters (advances them). The PMT version goes
         up when its content differs from the PMT sent last."""
-        key = (self.acodec, self.vcodec)
+        key = self.codecs()
         if key != self.pmt_key:
             self.pmt_key = key
             self.pmt_version = (self.pmt_version + 1) & 0x1F
@@ -465,12 +487,14 @@ class TsMuxer:
     def _set_audio(self, name: str):
         if self.acodec != name:
             self.acodec = name
-            self.psi_due = True
+            if self.codecs() != self.pmt_key:
+                self.psi_due = True
 
     def _set_video(self, name: str):
         if self.vcodec != name:
             self.vcodec = name
-            self.psi_due = True
+            if self.codecs() != self.pmt_key:
+                self.psi_due = True
 
     def mux_video(self, payload, ms: int) -> bytes:
         tag = codec.parse_video_tag(payload)

@@ -12,11 +12,17 @@ import math
 import os
 import time
 
+import gevent
 import m3u8
 import pytest
 from gevent import subprocess
 from helpers.media import publish_args, wait_until
 from helpers.net import rtmp_url
+from helpers.rtmpraw import RawRtmp
+from helpers.tsparse import packets, section
+
+from srspy.kernel import amf0
+from srspy.kernel.message import AMF0_DATA, AUDIO, VIDEO, MediaMessage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -62,3 +68,93 @@ def test_ts_floor_names_segments_by_the_clock(make_server, procs, short_flv, tmp
         closed = os.stat(root / "live" / s.uri).st_mtime  # renamed when it closed
         assert abs(closed - i * fragment) <= 3 * fragment, (s.uri, closed)
     plays(srv.http_port)
+
+
+# ---------------------------------------------------------------- hls_acodec an / hls_vcodec vn
+
+@pytest.mark.parametrize("left_out, form", [("video", "ts"), ("audio", "ts"), ("video", "fmp4")])
+def test_a_track_left_out_of_an_av_publish(make_server, procs, short_flv, tmp_path, left_out, form):
+    root = tmp_path / "html"
+    more = "hls_vcodec vn;" if left_out == "video" else "hls_acodec an;"
+    if form == "fmp4":
+        more += " hls_use_fmp4 on;"
+    srv = hls_server(make_server, root, more)
+    procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    pl = listed(root / "live" / "s.m3u8", 3)
+    kept = "aac" if left_out == "video" else "h264"
+    for s in pl.segments:
+        path = root / "live" / s.uri
+        if form == "fmp4":
+            whole = tmp_path / f"whole-{s.uri}.mp4"
+            whole.write_bytes((root / "live" / "s-init.mp4").read_bytes() + path.read_bytes())
+            path = whole
+        info = probe_json(str(path), "-show_streams", "-show_programs")
+        assert [st["codec_name"] for st in info["streams"]] == [kept], (s.uri, info["streams"])
+        if form == "ts":
+            pids = {st["id"] for p in info["programs"] for st in p["streams"]}
+            assert pids == ({"0x101"} if left_out == "video" else {"0x100"})
+        # cut at the video's keyframes (every 2 s) even when the video is left out
+        assert abs(s.duration - 2.0) < 0.1 or s is pl.segments[-1], (s.uri, s.duration)
+    plays(srv.http_port)
+
+
+# An H.264 sequence header (4-byte SPS and PPS stand-ins), frames, and MP3 frames: enough
+# for the TS muxer, sent by a raw RTMP publisher so that the order of the first frames is
+# known (MP3 has no sequence header: its codec shows with its first frame).
+AVC_SH = bytes([0x17, 0, 0, 0, 0]) + bytes.fromhex("0164001effe10004" "6764001e" "010004" "68ebecb2")
+
+
+def raw_publish(port: int, audio: bool, audiocodecid: float = 2.0) -> None:
+    """onMetaData announcing H.264 video and audio, then 3 s: video every 40 ms (a keyframe
+    every second) and, when ``audio``, MP3 from 100 ms on; then the publisher leaves."""
+    c = RawRtmp(port)
+    c.handshake()
+    c.publish("s")
+    meta = {"videocodecid": 7.0, "audiocodecid": audiocodecid, "width": 64.0, "height": 64.0}
+    c.send(MediaMessage(AMF0_DATA, 0, 1, amf0.encode_all("@setDataFrame", "onMetaData", meta)), 5)
+    c.send(MediaMessage(VIDEO, 0, 1, AVC_SH), 6)
+    msgs = [(t, VIDEO, bytes([0x17 if t % 1000 == 0 else 0x27, 1, 0, 0, 0, 0, 0, 0, 2, 0x65 if t % 1000 == 0 else 0x41,
+                              0x88])) for t in range(0, 3000, 40)]
+    if audio:
+        msgs += [(t, AUDIO, bytes([0x2F, 0xFF, 0xFB, 0x90, 0x64]) + bytes(200)) for t in range(100, 3000, 26)]
+    for t, kind, payload in sorted(msgs, key=lambda x: (x[0], x[1] == AUDIO)):
+        c.send(MediaMessage(kind, t, 1, payload), 6 if kind == VIDEO else 4)
+    gevent.sleep(0.5)
+    c.close()
+
+
+def segment_pmts(path) -> list[list[tuple[int, int]]]:
+    """The distinct PMTs of a TS file, each as [(stream_type, pid)]."""
+    out = []
+    for p in packets(path.read_bytes()):
+        if p.pid == 0x1001:
+            sec = section(p)
+            es, pos, end = [], 12 + (((sec[10] & 0x0F) << 8) | sec[11]), len(sec) - 4
+            while pos < end:
+                es.append((sec[pos], ((sec[pos + 1] & 0x1F) << 8) | sec[pos + 2]))
+                pos += 5 + (((sec[pos + 3] & 0x0F) << 8) | sec[pos + 4])
+            if not out or out[-1] != es:
+                out.append(es)
+    return out
+
+
+MP3_H264 = [(0x03, 0x102), (0x1B, 0x100)]
+
+
+@pytest.mark.parametrize("acodec, audio, expected", [
+    # hls_acodec mp3: the PMT lists MP3 from the first packet, before the first MP3 frame
+    ("mp3", True, [[MP3_H264], [MP3_H264], [MP3_H264]]),
+    # the default, aac: AAC until the first MP3 frame, as SRS
+    ("aac", True, [[[(0x0F, 0x101), (0x1B, 0x100)], MP3_H264], [MP3_H264], [MP3_H264]]),
+    # audio announced but never sent: listed in the first segment only
+    ("aac", False, [[[(0x0F, 0x101), (0x1B, 0x100)]], [[(0x1B, 0x100)]], [[(0x1B, 0x100)]]]),
+])
+def test_expected_codecs_before_the_stream_shows_them(make_server, tmp_path, acodec, audio, expected):
+    root = tmp_path / "html"
+    srv = hls_server(make_server, root, f"hls_acodec {acodec};", fragment=1)
+    raw_publish(srv.rtmp_ports[0], audio)
+    wait_until(lambda: "/live/s" in srv.hls.streams and srv.hls.streams["/live/s"].output.stopped, 15,
+               what="hls output ended")
+    pl = m3u8.loads((root / "live" / "s.m3u8").read_text())
+    assert [s.uri for s in pl.segments] == ["s-0.ts", "s-1.ts", "s-2.ts"]
+    assert [segment_pmts(root / "live" / s.uri) for s in pl.segments] == expected

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import m3u8
 
+from helpers.tsparse import packets, section
 from srspy.hls.playlist import Playlist, Segment
 from srspy.hls.segmenter import FLOOR_JUMP, FloorIndex, Media, SegmentClose, SegmentOpen, Segmenter
+from srspy.hls.tracks import announced_tracks
+from srspy.kernel import amf0
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
+from srspy.kernel.ts import AAC_PID, MP3_PID, ST_AAC, ST_H264, ST_MP3, VIDEO_PID, TsMuxer, pmt_section
 
 VSH = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f\xff\xe1\x00\x04\x67\x64\x00\x1f\x01\x00\x04\x68\xee\x3c\x80"
 ASH = b"\xaf\x00\x12\x10"
@@ -104,3 +108,92 @@ def test_a_segment_longer_than_the_target_raises_it():
     assert p.target_duration == 3 and all(round(s.duration) <= p.target_duration for s in p.segments)
     pl.add(Segment(2, 2000, "s-2.ts"))
     assert m3u8.loads(pl.text()).target_duration == 3  # never lowered
+
+
+# ---------------------------------------------------------------- hls_acodec / hls_vcodec
+
+AVC_SH = bytes([0x17, 0, 0, 0, 0]) + bytes.fromhex("0164001effe10004" "6764001e" "010004" "68ebecb2")
+AVC_KEY = bytes([0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88])
+MP3 = bytes([0x2F, 0xFF, 0xFB, 0x90, 0x64]) + bytes(40)
+AAC_SH = bytes([0xAF, 0, 0x12, 0x10])
+AAC = bytes([0xAF, 1, 1, 2, 3])
+
+
+def pmts(data: bytes) -> list[bytes]:
+    """The distinct PMT sections of a TS, in order."""
+    out = []
+    for p in packets(data):
+        if p.pid == 0x1001 and (not out or out[-1] != section(p)):
+            out.append(section(p))
+    return out
+
+
+def mux(m: TsMuxer, msgs) -> bytes:
+    return b"".join(m.mux(MediaMessage(t, ts, 1, p)) for t, ts, p in msgs)
+
+
+MP3_AFTER_VIDEO = [(VIDEO, 0, AVC_SH), (VIDEO, 0, AVC_KEY), (AUDIO, 10, MP3), (AUDIO, 36, MP3)]
+
+
+def test_without_expected_codecs_the_pmt_lists_what_has_shown():
+    assert pmts(mux(TsMuxer(), MP3_AFTER_VIDEO)) == [
+        pmt_section([(ST_H264, VIDEO_PID)], VIDEO_PID, 0),
+        pmt_section([(ST_MP3, MP3_PID), (ST_H264, VIDEO_PID)], VIDEO_PID, 1)]
+
+
+def test_an_expected_codec_is_listed_before_the_track_shows():
+    m = TsMuxer()
+    m.expect("MP3", "H264")  # hls_acodec mp3, onMetaData announces both
+    assert pmts(mux(m, MP3_AFTER_VIDEO)) == [pmt_section([(ST_MP3, MP3_PID), (ST_H264, VIDEO_PID)], VIDEO_PID, 0)]
+    # the codec a track reveals replaces the expected one: hls_acodec aac, MP3 shows
+    m = TsMuxer()
+    m.expect("AAC", "H264")
+    assert pmts(mux(m, MP3_AFTER_VIDEO)) == [
+        pmt_section([(ST_AAC, AAC_PID), (ST_H264, VIDEO_PID)], VIDEO_PID, 0),
+        pmt_section([(ST_MP3, MP3_PID), (ST_H264, VIDEO_PID)], VIDEO_PID, 1)]
+
+
+def test_an_expected_track_that_never_shows_is_dropped_and_pcr_moves():
+    m = TsMuxer()
+    m.expect(None, "H264")  # onMetaData said video, none comes
+    first = mux(m, [(AUDIO, 0, AAC_SH), (AUDIO, 0, AAC), (AUDIO, 23, AAC), (AUDIO, 46, AAC)])
+    assert pmts(first) == [pmt_section([(ST_AAC, AAC_PID), (ST_H264, VIDEO_PID)], VIDEO_PID, 0)]
+    assert any(p.pid == VIDEO_PID and p.afc == 2 and p.pcr is not None for p in packets(first))  # PCR-only
+    m.expect(None, None)  # the second segment: left out
+    later = mux(m, [(AUDIO, 69, AAC), (AUDIO, 92, AAC)])
+    assert pmts(later) == [pmt_section([(ST_AAC, AAC_PID)], AAC_PID, 1)]
+    assert not [p for p in packets(later) if p.pid == VIDEO_PID]
+
+
+def test_a_kind_left_out_is_never_listed_nor_carried():
+    m = TsMuxer(has_video=False)  # hls_vcodec vn
+    m.expect("AAC", "H264")
+    data = mux(m, [(VIDEO, 0, AVC_SH), (AUDIO, 0, AAC_SH), (VIDEO, 0, AVC_KEY), (AUDIO, 0, AAC), (AUDIO, 23, AAC)])
+    assert pmts(data) == [pmt_section([(ST_AAC, AAC_PID)], AAC_PID, 0)]
+    assert {p.pid for p in packets(data)} == {0, 0x1001, AAC_PID}
+    m = TsMuxer(has_audio=False)  # hls_acodec an
+    data = mux(m, [(VIDEO, 0, AVC_SH), (AUDIO, 0, AAC_SH), (VIDEO, 0, AVC_KEY), (AUDIO, 0, AAC)])
+    assert pmts(data) == [pmt_section([(ST_H264, VIDEO_PID)], VIDEO_PID, 0)]
+    assert {p.pid for p in packets(data)} == {0, 0x1001, VIDEO_PID}
+
+
+def test_segments_cut_by_a_track_left_out_and_kept_only_with_media():
+    av = [MediaMessage(VIDEO, 0, 1, VSH), MediaMessage(AUDIO, 0, 1, ASH)]
+    av += sorted([v(t, key=t % 1000 == 0) for t in range(0, 6000, 40)] + [a(t) for t in range(0, 6000, 23)],
+                 key=lambda m: (m.timestamp, m.type == AUDIO))
+    both = feed(Segmenter(fragment=2), av, lambda m: 0.0)
+    no_video = feed(Segmenter(fragment=2, carry_video=False), av, lambda m: 0.0)
+    assert durations(no_video) == durations(both) == [2000, 2000, 1980]  # the video's keyframes cut
+    assert all(e.keep and e.carried for e in no_video if isinstance(e, SegmentClose))
+    audio_only = [MediaMessage(AUDIO, 0, 1, ASH)] + [a(t) for t in range(0, 12000, 23)]
+    closes = [e for e in feed(Segmenter(fragment=2, carry_audio=False), audio_only, lambda m: 0.0)
+              if isinstance(e, SegmentClose)]
+    assert closes and all(not e.keep and not e.carried and e.seq == 0 for e in closes)  # the number is used again
+
+
+def test_onmetadata_announces_tracks():
+    assert announced_tracks(amf0.encode_all("onMetaData", {"audiocodecid": 10.0, "videocodecid": 7.0})) == (True, True)
+    assert announced_tracks(amf0.encode_all("@setDataFrame", "onMetaData", {"audiocodecid": 2.0})) == (True, False)
+    assert announced_tracks(amf0.encode_all("onMetaData", {"videocodecid": "avc1", "audiocodecid": 0.0})) == (False, True)
+    assert announced_tracks(amf0.encode_all("onCuePoint", {"audiocodecid": 10.0})) == (False, False)
+    assert announced_tracks(b"\x02\x00\x0aonMeta") == (False, False)  # truncated AMF0
