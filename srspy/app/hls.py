@@ -50,6 +50,7 @@ from ..errors import SrsError
 from ..hls.crypto import encrypt_segment, key_starts, new_key
 from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_name, target_duration
 from ..hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
+from ..hls.timing import AudioDtsCounter
 from ..hls.tracks import ACODECS, VCODECS, announced_tracks
 from ..http.static import FileServer
 from ..kernel.message import AUDIO, VIDEO
@@ -138,7 +139,9 @@ class HlsOutput(FileOutput):
                                    carry_audio=self.carry[AUDIO], carry_video=self.carry[VIDEO])
         if continued:
             self.segmenter.discontinuity()
-        self.muxer = TsMuxer(has_audio=self.carry[AUDIO], has_video=self.carry[VIDEO])
+        # hls_dts_directly off: AAC decode times counted from samples (TS only, hls/timing.py)
+        audio_dts = None if conf["hls_dts_directly"] else AudioDtsCounter()
+        self.muxer = TsMuxer(has_audio=self.carry[AUDIO], has_video=self.carry[VIDEO], audio_dts=audio_dts)
         self.opened = 0  # segments opened in this publish
         self.empty_logged = False
         # fMP4 (hls_use_fmp4): the tracks, and the fragment of the open segment

@@ -212,7 +212,7 @@ class AdtsBuilder:
     ``.aac`` output. HE-AAC and HE-AACv2 signal AAC-LC, as SRS does; buffer fullness 0x7FF.
     """
 
-    __slots__ = ("base", "asc")
+    __slots__ = ("base", "asc", "rate")
 
     def __init__(self, asc, mpeg2: bool = True):
         if len(asc) < 2:
@@ -224,6 +224,7 @@ class AdtsBuilder:
             aot = 2
         profile = min(aot - 1, 3)
         self.asc = bytes(asc)
+        self.rate = codec.AAC_RATES[sfi] if sfi < len(codec.AAC_RATES) else 0  # Hz, 0 when unknown
         # 56 bits: sync 12, ID 1, layer 2, protection_absent 1, profile 2, sfi 4, private 1,
         # channels 3, 4 flag bits, frame_length 13 (shift 13), buffer fullness 11, blocks 2.
         self.base = ((0xFFF << 44) | ((1 if mpeg2 else 0) << 43) | (1 << 40) | (profile << 38) | ((sfi & 0x0F) << 34)
@@ -326,7 +327,9 @@ class TsMuxer:
     only update state and give b""). Unsupported codecs (AV1, VP9, Opus, ...) give b"".
     ``has_audio`` / ``has_video`` False leave that kind out: no PID in the PMT, its
     messages give b"" (SRS http_remux has_audio/has_video with guess_has_av off, and HLS's
-    ``hls_acodec an`` / ``hls_vcodec vn``).
+    ``hls_acodec an`` / ``hls_vcodec vn``). ``audio_dts``, an object with
+    ``dts(timestamp_ms, rate) -> 90 kHz`` (srspy/hls/timing.py's AudioDtsCounter for HLS's
+    ``hls_dts_directly off``), gives AAC frames their DTS instead of the timestamp x 90.
 
     The PMT lists the codecs the stream revealed (by a sequence header, or MP3's first
     frame). ``expect(acodec, vcodec)`` names codecs for it to list before that (SRS's
@@ -336,11 +339,12 @@ class TsMuxer:
 
     __slots__ = ("video", "audio", "pat_cc", "pmt_cc", "pat_packets", "pmt_packets", "pmt_version",
                  "pmt_key", "psi_due", "last_psi_ms", "last_pcr_ms", "vcodec", "acodec", "length_size",
-                 "param_sets", "adts", "has_audio", "has_video", "expect_acodec", "expect_vcodec")
+                 "param_sets", "adts", "has_audio", "has_video", "expect_acodec", "expect_vcodec", "audio_dts")
 
-    def __init__(self, has_audio: bool = True, has_video: bool = True):
+    def __init__(self, has_audio: bool = True, has_video: bool = True, audio_dts=None):
         self.has_audio = has_audio
         self.has_video = has_video
+        self.audio_dts = audio_dts
         self.video = _Pid(VIDEO_PID)
         self.audio = {AAC_PID: _Pid(AAC_PID), MP3_PID: _Pid(MP3_PID)}
         self.pat_cc = 0
@@ -471,17 +475,19 @@ class TsMuxer:
             es = self.adts.header(len(data)) + data
             self._set_audio("AAC")
             pid = self.audio[AAC_PID]
+            t90 = ms * 90 if self.audio_dts is None or not self.adts.rate else self.audio_dts.dts(ms, self.adts.rate)
         elif c == "MP3":
             if not data:
                 return b""
             self._set_audio("MP3")
             es = bytes(data)
             pid = self.audio[MP3_PID]
+            t90 = ms * 90
         else:
             return b""
-        dts = (ms * 90) & _TS_MASK
+        dts = t90 & _TS_MASK
         out = []
-        self._emit(pid, pes_header(0xC0, len(es), dts, dts) + es, ms, False, out)
+        self._emit(pid, pes_header(0xC0, len(es), dts, dts) + es, t90 // 90, False, out)
         return b"".join(out)
 
     def _set_audio(self, name: str):

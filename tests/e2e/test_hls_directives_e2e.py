@@ -158,3 +158,36 @@ def test_expected_codecs_before_the_stream_shows_them(make_server, tmp_path, aco
     pl = m3u8.loads((root / "live" / "s.m3u8").read_text())
     assert [s.uri for s in pl.segments] == ["s-0.ts", "s-1.ts", "s-2.ts"]
     assert [segment_pmts(root / "live" / s.uri) for s in pl.segments] == expected
+
+
+# ---------------------------------------------------------------- hls_dts_directly off
+
+AAC_FRAME_90K = 90000 * 1024 / 44100  # 2089.8 ticks: one 1024-sample frame at 44.1 kHz
+
+
+@pytest.mark.parametrize("directly", ["on", "off"])
+def test_audio_dts_directly_or_counted(make_server, procs, short_flv, tmp_path, directly):
+    """ffmpeg's FLV stamps 44.1 kHz AAC frames 23 or 24 ms apart. ``on``: the segments'
+    audio PTS are those milliseconds x 90 (steps of 2070 and 2160); ``off``: the 1024-sample
+    grid (steps of 2089 and 2090). Video keeps the FLV timestamps either way."""
+    root = tmp_path / "html"
+    srv = hls_server(make_server, root, f"hls_dts_directly {directly};")
+    procs(publish_args(short_flv, rtmp_url(srv))).wait(60)
+    wait_until(lambda: srv.hls.streams["/live/s"].output.stopped, 15, what="hls output ended")
+    pl = m3u8.loads((root / "live" / "s.m3u8").read_text())
+    assert len(pl.segments) >= 3
+    steps = set()
+    for s in pl.segments:
+        path = str(root / "live" / s.uri)
+        audio = [int(p["pts"]) for p in probe_json(path, "-show_packets", "-select_streams", "a")["packets"]]
+        video = [int(p["dts"]) for p in probe_json(path, "-show_packets", "-select_streams", "v")["packets"]]
+        assert len(audio) > 40 and all(d % 90 == 0 for d in video)
+        steps |= {b - a for a, b in zip(audio, audio[1:])}
+        if directly == "off":  # on the grid from the first frame of the publish
+            n = [round((pts - audio[0]) / AAC_FRAME_90K) for pts in audio]
+            assert n == list(range(len(audio)))
+            assert all(abs(pts - audio[0] - k * AAC_FRAME_90K) < 1.01 for k, pts in zip(n, audio))
+        run = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-"], capture_output=True,
+                             timeout=60)
+        assert run.returncode == 0 and run.stderr.strip() == b"", run.stderr[-2000:]
+    assert steps == ({2070, 2160} if directly == "on" else {2089, 2090}), steps

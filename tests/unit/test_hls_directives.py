@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import m3u8
 
-from helpers.tsparse import packets, section
+from helpers.tsparse import packets, pes_dts, section
 from srspy.hls.playlist import Playlist, Segment
 from srspy.hls.segmenter import FLOOR_JUMP, FloorIndex, Media, SegmentClose, SegmentOpen, Segmenter
+from srspy.hls.timing import AudioDtsCounter, samples_per_frame
 from srspy.hls.tracks import announced_tracks
 from srspy.kernel import amf0
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
@@ -197,3 +198,38 @@ def test_onmetadata_announces_tracks():
     assert announced_tracks(amf0.encode_all("onMetaData", {"videocodecid": "avc1", "audiocodecid": 0.0})) == (False, True)
     assert announced_tracks(amf0.encode_all("onCuePoint", {"audiocodecid": 10.0})) == (False, False)
     assert announced_tracks(b"\x02\x00\x0aonMeta") == (False, False)  # truncated AMF0
+
+
+# ---------------------------------------------------------------- hls_dts_directly off
+
+def test_audio_dts_from_sample_counts():
+    """AAC at 44.1 kHz with jittery 23/24 ms timestamps gets DTS on the exact 1024-sample
+    grid, from the first frame's timestamp; a timestamp going backwards starts again there;
+    a 43 ms step is one 2048-sample guess; two frames at one timestamp share a DTS."""
+    c = AudioDtsCounter()
+    stamps = [1000 + (i * 1024 * 1000) // 44100 for i in range(50)]
+    assert {b - a for a, b in zip(stamps, stamps[1:])} == {23, 24}
+    dts = [c.dts(t, 44100) for t in stamps]
+    assert dts == [90000 + 90000 * 1024 * i // 44100 for i in range(50)]
+    assert dts != [t * 90 for t in stamps]
+    assert c.dts(500, 44100) == 45000
+    assert c.dts(543, 44100) == 45000 + 90000 * 2048 // 44100
+    assert c.dts(543, 44100) == 45000 + 90000 * 2048 // 44100
+    assert [samples_per_frame(g) for g in (0, 1, 959, 960, 1535, 1536, 3071, 3072)] == [0, 960, 960, 1024, 1024, 2048,
+                                                                                        2048, 4096]
+
+
+def test_ts_audio_pes_on_the_sample_grid_at_the_configs_rate():
+    """The TS muxer with a counter: AAC PES carry the counted DTS (at the AudioSpecificConfig's
+    rate, 48 kHz here: 1920 ticks per frame); MP3 and video keep timestamp x 90."""
+    asc_48k = bytes([0xAF, 0, 0x11, 0x90])  # AAC-LC, 48 kHz, stereo
+    stamps = [(i * 1024 * 1000) // 48000 for i in range(20)]  # 0, 21, 42, 64, ...
+    for counter, expected in ((AudioDtsCounter(), [1920 * i for i in range(20)]), (None, [t * 90 for t in stamps])):
+        m = TsMuxer(audio_dts=counter)
+        data = mux(m, [(VIDEO, 0, AVC_SH), (AUDIO, 0, asc_48k), (VIDEO, 0, AVC_KEY)] + [(AUDIO, t, AAC) for t in stamps])
+        got = [pes_dts(p.payload) for p in packets(data) if p.pid == AAC_PID and p.pusi]
+        assert got == expected
+        assert [pes_dts(p.payload) for p in packets(data) if p.pid == VIDEO_PID and p.pusi] == [0]
+    m = TsMuxer(audio_dts=AudioDtsCounter())
+    data = mux(m, [(AUDIO, t, MP3) for t in (0, 26, 52)])
+    assert [pes_dts(p.payload) for p in packets(data) if p.pid == MP3_PID and p.pusi] == [0, 26 * 90, 52 * 90]

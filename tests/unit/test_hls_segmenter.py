@@ -284,16 +284,3 @@ def test_ll_hls_fmp4_parts_concatenate_into_playable_segments(tmp_path, short_fl
     assert decode_errors(tmp_path / "s.m3u8") == ""
     video = [m for m in msgs if m.type == VIDEO and m.payload[1] == 1]
     assert len(probe_packets(tmp_path / "s.m3u8", "v")) == len(video)
-
-
-def test_audio_dts_from_sample_counts():
-    """hls_dts_directly off: AAC at 44.1 kHz with jittery 23/24 ms timestamps gets DTS on
-    the exact 1024-sample grid; a timestamp going backwards restarts the count."""
-    from srspy.hls.timing import AudioDtsCounter
-
-    c = AudioDtsCounter()
-    stamps = [1000 + (i * 1024 * 1000) // 44100 for i in range(50)]
-    dts = [c.dts(t, 0xAF) for t in stamps]
-    assert dts[0] == 90000 and all(d == 90000 + 90000 * 1024 * i // 44100 for i, d in enumerate(dts))
-    assert c.dts(500, 0xAF) == 45000  # backwards: restart at the new timestamp
-    assert c.dts(500 + 43, 0xAF) == 45000 + 90000 * 2048 // 44100  # a 43 ms gap: one 2048-sample guess
