@@ -46,8 +46,9 @@ import time
 import gevent
 from loguru import logger
 
-from ..errors import SrsError
+from ..errors import HlsDecodeError, SrsError
 from ..hls.crypto import encrypt_segment, key_starts, new_key
+from ..hls.onerror import KICK, SKIP, FrameCheck, on_error
 from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_name, target_duration
 from ..hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from ..hls.timing import AudioDtsCounter
@@ -144,6 +145,9 @@ class HlsOutput(FileOutput):
         self.muxer = TsMuxer(has_audio=self.carry[AUDIO], has_video=self.carry[VIDEO], audio_dts=audio_dts)
         self.opened = 0  # segments opened in this publish
         self.empty_logged = False
+        # hls_on_error (hls/onerror.py): the messages HLS cannot decode, those skipped
+        self.check = FrameCheck()
+        self.skipped = 0
         # fMP4 (hls_use_fmp4): the tracks, and the fragment of the open segment
         self.fmp4 = bool(conf["hls_use_fmp4"]) or self.ll is not None
         self.tracks = Mp4Tracks()
@@ -189,10 +193,49 @@ class HlsOutput(FileOutput):
                     audio, video = announced_tracks(m.payload)
                     self.muxer.expect(self.expected[0] if audio else None, self.expected[1] if video else None)
                 continue
+            if self.carry.get(m.type):
+                try:
+                    self.check.check(m)
+                except HlsDecodeError as e:
+                    if on_error(self.conf["hls_on_error"], e) != SKIP:
+                        raise
+                    self._skip(e)
+                    continue
             self._events(self.segmenter.feed(m, now))
         if len(self.buf) >= FLUSH_BYTES and self.file is not None and not self.keys:
             data, self.buf = bytes(self.buf), bytearray()
             run_blocking(self.file.write, data)
+
+    def _skip(self, e: HlsDecodeError) -> None:
+        """hls_on_error continue: a frame as large as the sequence header that does not
+        decode is left out (logged the first time)."""
+        self.skipped += 1
+        if self.skipped == 1:
+            logger.warning("hls: {} {}: taken for a sequence header, skipped (hls_on_error continue)",
+                           self.source.url, e)
+
+    def _fail(self, e: BaseException) -> None:
+        """An HLS error: hls_on_error ``ignore`` stops HLS for this publish (so does any
+        error once the publish is over); ``continue`` and ``disconnect`` disconnect the
+        publisher (hls/onerror.py). The open segment is listed when a frame failed to
+        decode (as SRS's unpublish of HLS), dropped when the disk failed."""
+        mode = self.conf["hls_on_error"]
+        publisher = self.source.publisher if self.source.publishing and self.source.epoch == self.epoch else None
+        kick = publisher is not None and on_error(mode, e) == KICK
+        if kick:
+            logger.error("hls: {} failed, the publisher is disconnected (hls_on_error {}): {}", self.source.url, mode, e)
+        else:
+            logger.error("hls: {} stopped, the publish goes on (hls_on_error {}): {}", self.source.url, mode, e)
+        if isinstance(e, HlsDecodeError):
+            try:
+                self._end()
+            except (OSError, SrsError):
+                self._abort_quietly()
+        else:
+            self._abort_quietly()
+        expire = getattr(publisher, "expire", None) if kick else None
+        if expire is not None:
+            expire()
 
     def _events(self, events: list) -> None:
         for ev in events:

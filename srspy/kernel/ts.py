@@ -305,6 +305,24 @@ def _split_nalus(data, length_size: int) -> list:
     return nalus
 
 
+def nalus_ok(data, length_size: int) -> bool:
+    """Whether a frame's payload reads as NAL units: ``length_size``-byte lengths that add
+    up to exactly its size, or Annex-B (a start code first)."""
+    n = len(data)
+    pos = 0
+    while pos + length_size <= n:
+        size = int.from_bytes(data[pos:pos + length_size], "big")
+        pos += length_size
+        if size > n - pos:
+            break
+        pos += size
+    else:
+        if pos == n:
+            return True
+    head = bytes(data[:4])
+    return head[:3] == b"\x00\x00\x01" or head == _START
+
+
 def split_annexb(data: bytes) -> list:
     out = []
     i = data.find(b"\x00\x00\x01")

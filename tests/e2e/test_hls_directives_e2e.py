@@ -16,11 +16,13 @@ import gevent
 import m3u8
 import pytest
 from gevent import subprocess
-from helpers.media import publish_args, wait_until
+from helpers.flvclient import http_get
+from helpers.media import publish_args, wait_published, wait_until
 from helpers.net import rtmp_url
 from helpers.rtmpraw import RawRtmp
 from helpers.tsparse import packets, section
 
+from srspy.client import HttpFlvPullSession
 from srspy.kernel import amf0
 from srspy.kernel.message import AMF0_DATA, AUDIO, VIDEO, MediaMessage
 
@@ -191,3 +193,131 @@ def test_audio_dts_directly_or_counted(make_server, procs, short_flv, tmp_path, 
                              timeout=60)
         assert run.returncode == 0 and run.stderr.strip() == b"", run.stderr[-2000:]
     assert steps == ({2070, 2160} if directly == "on" else {2089, 2090}), steps
+
+
+# ---------------------------------------------------------------- hls_on_error
+
+API = "http_api { enabled on; listen 0; }"
+
+
+def stream_active(srv, url: str = "/live/s") -> bool:
+    """Whether /api/v1/streams/ lists ``url`` as published."""
+    status, _, body = http_get(srv.api_port, "/api/v1/streams/")
+    assert status == 200
+    return any(s["url"] == url and s["publish"]["active"] for s in json.loads(body)["streams"])
+
+
+def flv_player(srv) -> tuple[HttpFlvPullSession, list]:
+    """An HTTP-FLV player of /live/s and the video messages it got, fed by a greenlet."""
+    flv = HttpFlvPullSession(f"http://127.0.0.1:{srv.http_port}/live/s.flv", read_timeout=30).start()
+    got: list = []
+    gevent.spawn(lambda: [got.append(m) for m in flv if m.type == VIDEO])
+    return flv, got
+
+
+@pytest.mark.parametrize("mode", ["ignore", "continue", "disconnect"])
+def test_hls_on_error_when_the_disk_fails(make_server, procs, short_flv, tmp_path, capfd, mode):
+    """``hls_path`` names a file where HLS needs a directory: its first segment cannot be
+    opened. ``ignore``: HLS stops with one error line, the publish and its HTTP-FLV player go
+    on; ``continue`` (a disk error is no decode error) and ``disconnect``: the publisher's
+    RTMP connection is closed (ffmpeg exits) and the API no longer lists the stream."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file where HLS wants a directory")
+    srv = hls_server(make_server, blocker, f"hls_on_error {mode};", fragment=1, extra=API)
+    ffmpeg = procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    src = wait_published(srv)
+    flv, got = flv_player(srv)
+    wait_until(lambda: "/live/s" in srv.hls.streams and srv.hls.streams["/live/s"].output.stopped, 15,
+               what="hls failed")
+    assert srv.hls.streams["/live/s"].output.failed
+    if mode == "ignore":
+        n = len(got)
+        wait_until(lambda: len(got) > n + 50, 15, what="video to the HTTP-FLV player after HLS failed")
+        assert ffmpeg.poll() is None and src.publishing and stream_active(srv)
+        assert flv.ended is None
+    else:
+        ffmpeg.wait(15)  # the server closed its RTMP connection: ffmpeg fails to write and exits
+        assert ffmpeg.returncode != 0
+        assert flv.wait(10) is not None  # the player's body ended with the publish
+        wait_until(lambda: not stream_active(srv), 10, what="the stream gone from the API")
+        assert not src.publishing
+    flv.dispose()
+    errors = [line for line in capfd.readouterr().err.splitlines() if "[ERROR]" in line and "hls" in line]
+    assert len(errors) == 1, errors
+    expected = "the publish goes on" if mode == "ignore" else "the publisher is disconnected"
+    assert expected in errors[0] and f"hls_on_error {mode}" in errors[0] and "Not a directory" in errors[0]
+    assert blocker.read_text().startswith("a file")
+
+
+def test_dvr_errors_never_disconnect(make_server, procs, short_flv, tmp_path):
+    """DVR failing under ``hls_on_error disconnect``: only DVR stops; HLS and the publish go on."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file where the recording wants a directory")
+    srv = make_server(vhost_extra=f"dvr {{ enabled on; dvr_path {blocker}/[app]/[stream].flv; }} "
+                                  f"hls {{ enabled on; hls_path {tmp_path}/html; hls_fragment 1; hls_ctx off; "
+                                  f"hls_on_error disconnect; }}")
+    ffmpeg = procs(publish_args(short_flv, rtmp_url(srv), loop=True))
+    src = wait_published(srv)
+    wait_until(lambda: "/live/s" in srv.dvr.outputs and srv.dvr.outputs["/live/s"].stopped, 10, what="DVR failed")
+    assert srv.dvr.outputs["/live/s"].failed
+    listed(tmp_path / "html" / "live" / "s.m3u8", 3)
+    assert ffmpeg.poll() is None and src.publishing and not srv.hls.streams["/live/s"].output.failed
+
+
+def raw_frames(c: RawRtmp, start: int, seconds: float) -> int:
+    """Valid-looking H.264 frames (a keyframe every 500 ms) every 40 ms from ``start`` ms, paced."""
+    t = start
+    while t < start + seconds * 1000:
+        key = t % 500 == 0
+        c.send(MediaMessage(VIDEO, t, 1, bytes([0x17 if key else 0x27, 1, 0, 0, 0, 0, 0, 0, 2,
+                                                0x65 if key else 0x41, 0x88])), 6)
+        t += 40
+        gevent.sleep(0.005)
+    return t
+
+
+@pytest.mark.parametrize("mode, bad, kicked", [
+    ("continue", "sequence header", False),  # swallowed: it is as large as the sequence header
+    ("continue", "garbage", True),
+    ("disconnect", "sequence header", True),
+    ("ignore", "garbage", False),
+])
+def test_hls_on_error_when_a_frame_does_not_decode(make_server, tmp_path, mode, bad, kicked):
+    """A raw publisher sends H.264 frames, then one HLS cannot decode: the sequence header
+    again flagged as a frame (as large as the sequence header), or garbage of another size;
+    then more frames."""
+    root = tmp_path / "html"
+    srv = hls_server(make_server, root, f"hls_on_error {mode};", fragment=1, extra=API)
+    c = RawRtmp(srv.rtmp_ports[0])
+    c.handshake()
+    c.publish("s")
+    c.send(MediaMessage(VIDEO, 0, 1, AVC_SH), 6)
+    t = raw_frames(c, 0, 2.5)
+    payload = AVC_SH[:1] + b"\x01" + AVC_SH[2:] if bad == "sequence header" else bytes([0x27, 1, 0, 0, 0]) + b"x" * 100
+    c.send(MediaMessage(VIDEO, t, 1, payload), 6)
+    closed = False
+    try:
+        raw_frames(c, t + 40, 2.5)
+    except OSError:
+        closed = True
+    closed = closed or c.closed_within(3)
+    out = srv.hls.streams["/live/s"].output
+    assert closed == kicked
+    if kicked:
+        wait_until(lambda: not stream_active(srv), 10, what="the stream gone from the API")
+    else:
+        assert stream_active(srv)
+    if mode == "ignore":
+        wait_until(lambda: out.stopped, 10, what="hls stopped")
+        assert out.failed and srv.sources.sources["/live/s"].publishing
+    # the segments before the bad frame are listed (kicked or stopped: the open one is closed)
+    wait_until(lambda: (root / "live" / "s.m3u8").exists(), 10, what="a playlist")
+    before = m3u8.loads((root / "live" / "s.m3u8").read_text())
+    assert sum(s.duration for s in before.segments) >= 2.0
+    if not kicked and mode == "continue":  # HLS went on past the skipped frame
+        assert not out.stopped and out.skipped == 1
+        c.close()
+        wait_until(lambda: out.stopped, 10, what="hls ended")
+        final = m3u8.loads((root / "live" / "s.m3u8").read_text())
+        assert sum(s.duration for s in final.segments) >= 4.5 and not out.failed
+    c.close()

@@ -8,13 +8,15 @@ from __future__ import annotations
 import m3u8
 
 from helpers.tsparse import packets, pes_dts, section
+from srspy.errors import HlsDecodeError
+from srspy.hls.onerror import KICK, SKIP, STOP, FrameCheck, on_error
 from srspy.hls.playlist import Playlist, Segment
 from srspy.hls.segmenter import FLOOR_JUMP, FloorIndex, Media, SegmentClose, SegmentOpen, Segmenter
 from srspy.hls.timing import AudioDtsCounter, samples_per_frame
 from srspy.hls.tracks import announced_tracks
 from srspy.kernel import amf0
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
-from srspy.kernel.ts import AAC_PID, MP3_PID, ST_AAC, ST_H264, ST_MP3, VIDEO_PID, TsMuxer, pmt_section
+from srspy.kernel.ts import AAC_PID, MP3_PID, ST_AAC, ST_H264, ST_MP3, VIDEO_PID, TsMuxer, nalus_ok, pmt_section
 
 VSH = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f\xff\xe1\x00\x04\x67\x64\x00\x1f\x01\x00\x04\x68\xee\x3c\x80"
 ASH = b"\xaf\x00\x12\x10"
@@ -233,3 +235,56 @@ def test_ts_audio_pes_on_the_sample_grid_at_the_configs_rate():
     m = TsMuxer(audio_dts=AudioDtsCounter())
     data = mux(m, [(AUDIO, t, MP3) for t in (0, 26, 52)])
     assert [pes_dts(p.payload) for p in packets(data) if p.pid == MP3_PID and p.pusi] == [0, 26 * 90, 52 * 90]
+
+
+# ---------------------------------------------------------------- hls_on_error
+
+AVC_AS_FRAME = AVC_SH[:1] + b"\x01" + AVC_SH[2:]  # the sequence header again, flagged as a frame
+
+
+def refused(check: FrameCheck, kind: int, payload: bytes):
+    """The HlsDecodeError ``check`` raises for a message, or None."""
+    try:
+        check.check(MediaMessage(kind, 0, 1, payload))
+    except HlsDecodeError as e:
+        assert e.code == 3001
+        return e
+    return None
+
+
+def test_nal_units_read_length_prefixed_or_annexb():
+    assert nalus_ok(b"\x00\x00\x00\x02\x65\x88\x00\x00\x00\x01\x41", 4)
+    assert nalus_ok(b"\x00\x02\x65\x88", 2)
+    assert nalus_ok(b"\x00\x00\x00\x01\x65\x88", 2)  # Annex-B
+    assert not nalus_ok(b"\x00\x00\x00\x09\x65\x88", 4)  # longer than the frame
+    assert not nalus_ok(b"\x01\x64\x00\x1e\xff\xe1", 4)  # an avcC record
+
+
+def test_frame_check_refuses_what_hls_cannot_decode():
+    c = FrameCheck()
+    assert refused(c, VIDEO, AVC_SH) is None and c.sh_size[VIDEO] == len(AVC_SH) and c.length_size == 4
+    assert refused(c, VIDEO, AVC_KEY) is None
+    assert refused(c, VIDEO, bytes([0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41])) is None
+    e = refused(c, VIDEO, AVC_AS_FRAME)
+    assert e is not None and e.like_sequence_header
+    e = refused(c, VIDEO, bytes([0x27, 1, 0, 0, 0]) + b"x" * 40)
+    assert e is not None and not e.like_sequence_header
+    assert refused(c, VIDEO, b"\x17\x01") is not None  # the headers end early
+    assert refused(c, VIDEO, bytes([0x27, 1, 0, 0, 0])) is None  # an empty frame: nothing to decode
+    assert refused(c, VIDEO, b"\x22" + b"x" * 40) is None  # not HLS's codec (Sorenson H.263): left out, no error
+    # a 2-byte NALU length from the sequence header
+    c.check(MediaMessage(VIDEO, 0, 1, AVC_SH[:9] + bytes([0xFD]) + AVC_SH[10:]))
+    assert c.length_size == 2 and refused(c, VIDEO, bytes([0x17, 1, 0, 0, 0, 0, 2, 0x65, 0x88])) is None
+    assert refused(c, AUDIO, AAC_SH) is None and c.sh_size[AUDIO] == 4
+    assert refused(c, AUDIO, AAC) is None and refused(c, AUDIO, MP3) is None
+    assert refused(c, AUDIO, b"\xaf") is not None  # AAC without its packet type
+    assert refused(c, AUDIO, b"\x6f" + b"x" * 10) is None  # Nellymoser: not HLS's
+
+
+def test_hls_on_error_decides_as_srs():
+    like = HlsDecodeError("x", like_sequence_header=True)
+    other = HlsDecodeError("x")
+    disk = OSError(28, "No space left on device")
+    assert [on_error("ignore", e) for e in (like, other, disk)] == [STOP, STOP, STOP]
+    assert [on_error("continue", e) for e in (like, other, disk)] == [SKIP, KICK, KICK]
+    assert [on_error("disconnect", e) for e in (like, other, disk)] == [KICK, KICK, KICK]
