@@ -22,6 +22,9 @@ STOP = "stop"  # HLS ends for this publish; the publish goes on
 SKIP = "skip"  # the message is left out; HLS goes on
 KICK = "kick"  # the publisher is disconnected
 
+# what HLS decodes: the tag parser and the codecs, by message type
+_KINDS = {VIDEO: (codec.parse_video_tag, ("H264", "H265")), AUDIO: (codec.parse_audio_tag, ("AAC", "MP3"))}
+
 
 def on_error(mode: str, err: BaseException) -> str:
     """STOP, SKIP or KICK for an HLS error under ``hls_on_error`` ``mode``."""
@@ -46,38 +49,33 @@ class FrameCheck:
         self.length_size = 4
 
     def check(self, msg) -> None:
+        kind = _KINDS.get(msg.type)
+        if kind is None:
+            return
+        parse, codecs = kind
         payload = msg.payload
-        if msg.type == VIDEO:
-            tag = codec.parse_video_tag(payload)
-            if tag.codec not in ("H264", "H265") or tag.track_id != 0:
-                return
-            if tag.malformed:
-                self._refuse(msg, f"a {tag.codec} tag of {len(payload)} bytes ends in its headers")
-            if tag.is_sequence_header:
-                self._video_header(msg, tag)
-            elif tag.is_frame:
-                data = payload[tag.offset:tag.end]
-                if data and not nalus_ok(data, self.length_size):
-                    self._refuse(msg, f"a {tag.codec} frame of {len(payload)} bytes is neither "
-                                      f"{self.length_size}-byte length-prefixed NAL units nor Annex-B")
-        elif msg.type == AUDIO:
-            tag = codec.parse_audio_tag(payload)
-            if tag.codec not in ("AAC", "MP3") or tag.track_id != 0:
-                return
-            if tag.malformed:
-                self._refuse(msg, f"an {tag.codec} tag of {len(payload)} bytes ends in its headers")
-            if tag.codec == "AAC" and tag.is_sequence_header:
-                self.sh_size[AUDIO] = len(payload)
+        tag = parse(payload)
+        if tag.codec not in codecs or tag.track_id != 0:
+            return
+        if tag.malformed:
+            self._refuse(msg, f"{tag.codec} tag of {len(payload)} bytes ends in its headers")
+        if tag.is_sequence_header:
+            self.sh_size[msg.type] = len(payload)
+            if msg.type == VIDEO:
+                self._length_size(tag.codec, payload[tag.offset:tag.end])
+        elif msg.type == VIDEO and tag.is_frame:
+            data = payload[tag.offset:tag.end]
+            if data and not nalus_ok(data, self.length_size):
+                self._refuse(msg, f"{tag.codec} frame of {len(payload)} bytes is neither "
+                                  f"{self.length_size}-byte length-prefixed NAL units nor Annex-B")
 
-    def _video_header(self, msg, tag) -> None:
-        self.sh_size[VIDEO] = len(msg.payload)
-        record = msg.payload[tag.offset:tag.end]
+    def _length_size(self, name: str, record) -> None:
         try:
-            size = codec.parse_avcc(record)[0] if tag.codec == "H264" else codec.parse_hvcc(record)[0]
+            size = codec.parse_avcc(record)[0] if name == "H264" else codec.parse_hvcc(record)[0]
         except (ValueError, IndexError):
             return  # the TS muxer keeps the previous configuration too
         self.length_size = 4 if size == 3 else size  # 3 is not allowed (ISO/IEC 14496-15); as kernel/ts.py
 
     def _refuse(self, msg, what: str) -> None:
         like = len(msg.payload) == self.sh_size[msg.type]
-        raise HlsDecodeError(f"hls: {what}" + (", as large as the sequence header" if like else ""), like)
+        raise HlsDecodeError(what + (", as large as the sequence header" if like else ""), like)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import m3u8
 
+from helpers.hlsmsgs import ASH, VSH, a, v
 from helpers.tsparse import packets, pes_dts, section
 from srspy.errors import HlsDecodeError
 from srspy.hls.onerror import KICK, SKIP, STOP, FrameCheck, on_error
@@ -17,17 +18,6 @@ from srspy.hls.tracks import announced_tracks
 from srspy.kernel import amf0
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
 from srspy.kernel.ts import AAC_PID, MP3_PID, ST_AAC, ST_H264, ST_MP3, VIDEO_PID, TsMuxer, nalus_ok, pmt_section
-
-VSH = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f\xff\xe1\x00\x04\x67\x64\x00\x1f\x01\x00\x04\x68\xee\x3c\x80"
-ASH = b"\xaf\x00\x12\x10"
-
-
-def v(ts, key=False):
-    return MediaMessage(VIDEO, ts, 1, (b"\x17" if key else b"\x27") + b"\x01\x00\x00\x00" + b"\x00\x00\x00\x01\x65")
-
-
-def a(ts):
-    return MediaMessage(AUDIO, ts, 1, b"\xaf\x01\x21")
 
 
 def video_stream(seconds, gop_ms):

@@ -7,21 +7,11 @@ from __future__ import annotations
 import m3u8
 
 from helpers.avmedia import decode_errors, flv_messages, probe_packets
+from helpers.hlsmsgs import ASH, VSH, a, v
 from srspy.hls.playlist import Part, Playlist, Segment, target_duration
 from srspy.hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from srspy.kernel import mp4
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
-
-VSH = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f"
-ASH = b"\xaf\x00\x12\x10"
-
-
-def v(ts, key=False):
-    return MediaMessage(VIDEO, ts, 1, (b"\x17" if key else b"\x27") + b"\x01\x00\x00\x00" + b"\x00\x00\x00\x01\x65")
-
-
-def a(ts):
-    return MediaMessage(AUDIO, ts, 1, b"\xaf\x01\x21")
 
 
 def stream(seconds, gop_ms=2000, fps=25, audio=True, video=True, start=0):
