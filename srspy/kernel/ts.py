@@ -412,10 +412,9 @@ class TsMuxer:
 
     @property
     def pcr_pid(self) -> int:
-        acodec, vcodec = self.codecs()
-        if vcodec is not None:
+        if self.vcodec is not None or self.expect_vcodec is not None:
             return VIDEO_PID
-        return AAC_PID if acodec == "AAC" else MP3_PID
+        return AAC_PID if (self.acodec or self.expect_acodec) == "AAC" else MP3_PID
 
     def psi(self) -> bytes:
         """PAT + PMT with the stream's next counters (advances them). The PMT version goes
