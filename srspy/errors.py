@@ -45,6 +45,7 @@ ERROR_HTTP_URL_NOT_CLEAN = 4004
 ERROR_HTTP_CONTENT_LENGTH = 4005
 ERROR_HTTP_PARSE_HEADER = 4007
 ERROR_HTTP_REQUEST_EOF = 4013
+ERROR_HLS_DECODE_ERROR = 3001
 ERROR_CONTROL_RTMP_CLOSE = 3003
 ERROR_CONTROL_REPUBLISH = 3004
 ERROR_RTMP_CLIENT_KICKOFF = 3012  # srspy: kicked by API / shutdown (SRS: ERROR_SOCKET_CLOSED on expire)
@@ -103,6 +104,18 @@ class CodecError(SrsError):
     """Media a muxer cannot carry (a non-AAC frame in an .aac stream, ...)."""
 
     code = ERROR_AAC_DECODE_ERROR
+
+
+class HlsDecodeError(CodecError):
+    """A media message HLS cannot decode (SRS ERROR_HLS_DECODE_ERROR). ``like_sequence_header``:
+    it is as large as the stream's latest sequence header of its kind, which
+    ``hls_on_error continue`` takes for a sequence header sent as a frame and skips."""
+
+    code = ERROR_HLS_DECODE_ERROR
+
+    def __init__(self, message: str = "", like_sequence_header: bool = False):
+        super().__init__(message)
+        self.like_sequence_header = like_sequence_header
 
 
 class StreamBusyError(SrsError):

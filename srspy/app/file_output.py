@@ -4,8 +4,9 @@ greenlet of their own, and file work in gevent's threadpool.
 ``FileOutput`` reads its source through a consumer with ``player=False`` (it never keeps
 a source alive nor slows the players), hands every batch to ``_feed(msgs)``, and at
 unpublish (``stop``) takes what is still queued, then calls ``_end()``. An ``OSError`` or
-``SrsError`` in either ends the output with one error line and ``_abort()``; the publish
-goes on. ``_ended()`` runs last, whatever happened.
+``SrsError`` in either ends the output through ``_fail(e)``: by default one error line and
+``_abort()``, the publish going on (DVR always; HLS decides by ``hls_on_error``).
+``_ended()`` runs last, whatever happened.
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ class FileOutput(HubOutput):
     def _discontinuity(self) -> None:
         """The consumer fell behind: messages were dropped."""
 
+    def _fail(self, e: BaseException) -> None:
+        """An error ended the output: one error line, what is open dropped; the publish goes on."""
+        logger.error("{}: {} stopped, the publish goes on: {}", self.kind, self.source.url, e)
+        self._abort_quietly()
+
+    def _abort_quietly(self) -> None:
+        try:
+            self._abort()
+        except (OSError, SrsError):
+            pass
+
     # -- the loop ---------------------------------------------------------------------------
     def _alive(self) -> bool:
         src = self.source
@@ -120,11 +132,7 @@ class FileOutput(HubOutput):
             self._end()
         except (OSError, SrsError) as e:
             self.failed = True
-            logger.error("{}: {} stopped, the publish goes on: {}", self.kind, self.source.url, e)
-            try:
-                self._abort()
-            except (OSError, SrsError):
-                pass
+            self._fail(e)
         finally:
             self.consumer = None
             consumer.dispose()

@@ -46,11 +46,15 @@ import time
 import gevent
 from loguru import logger
 
-from ..errors import SrsError
+from ..errors import HlsDecodeError, SrsError
 from ..hls.crypto import encrypt_segment, key_starts, new_key
+from ..hls.onerror import KICK, SKIP, FrameCheck, on_error
 from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_name, target_duration
 from ..hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
+from ..hls.timing import AudioDtsCounter
+from ..hls.tracks import ACODECS, VCODECS, announced_tracks
 from ..http.static import FileServer
+from ..kernel.message import AUDIO, VIDEO
 from ..kernel.mp4 import HLS_TIMESCALE, Fragmenter, Mp4Tracks, init_segment
 from ..kernel.ts import TsMuxer, starts_with_psi
 from .file_output import FileOutput, run_blocking
@@ -125,13 +129,25 @@ class HlsOutput(FileOutput):
         self.root = conf["hls_path"]
         # hls_low_latency: fMP4 parts of hls_part_duration, kept in memory (app/llhls.py)
         self.ll = state.ll if conf["hls_low_latency"] else None
+        # hls_acodec / hls_vcodec (hls/tracks.py): the kinds carried, the codecs the PMT lists
+        # for a track onMetaData announces before it shows (first segment only)
+        self.carry = {AUDIO: conf["hls_acodec"] != "an", VIDEO: conf["hls_vcodec"] != "vn"}
+        self.expected = (ACODECS[conf["hls_acodec"]], VCODECS[conf["hls_vcodec"]])
         self.segmenter = Segmenter(conf["hls_fragment"], conf["hls_td_ratio"], conf["hls_aof_ratio"],
                                    conf["hls_wait_keyframe"],
                                    part_duration=conf["hls_part_duration"] if self.ll else 0.0,
-                                   sequence=state.sequence)
+                                   sequence=state.sequence, ts_floor=conf["hls_ts_floor"],
+                                   carry_audio=self.carry[AUDIO], carry_video=self.carry[VIDEO])
         if continued:
             self.segmenter.discontinuity()
-        self.muxer = TsMuxer()
+        # hls_dts_directly off: AAC decode times counted from samples (TS only, hls/timing.py)
+        audio_dts = None if conf["hls_dts_directly"] else AudioDtsCounter()
+        self.muxer = TsMuxer(has_audio=self.carry[AUDIO], has_video=self.carry[VIDEO], audio_dts=audio_dts)
+        self.opened = 0  # segments opened in this publish
+        self.empty_logged = False
+        # hls_on_error (hls/onerror.py): the messages HLS cannot decode, those skipped
+        self.check = FrameCheck()
+        self.skipped = 0
         # fMP4 (hls_use_fmp4): the tracks, and the fragment of the open segment
         self.fmp4 = bool(conf["hls_use_fmp4"]) or self.ll is not None
         self.tracks = Mp4Tracks()
@@ -172,15 +188,60 @@ class HlsOutput(FileOutput):
     def _feed(self, msgs: list) -> None:
         now = time.time()
         for m in msgs:
+            if m.is_metadata:
+                if self.opened < 2:
+                    audio, video = announced_tracks(m.payload)
+                    self.muxer.expect(self.expected[0] if audio else None, self.expected[1] if video else None)
+                continue
+            if self.carry.get(m.type):
+                try:
+                    self.check.check(m)
+                except HlsDecodeError as e:
+                    if on_error(self.conf["hls_on_error"], e) != SKIP:
+                        raise
+                    self._skip(e)
+                    continue
             self._events(self.segmenter.feed(m, now))
         if len(self.buf) >= FLUSH_BYTES and self.file is not None and not self.keys:
             data, self.buf = bytes(self.buf), bytearray()
             run_blocking(self.file.write, data)
 
+    def _skip(self, e: HlsDecodeError) -> None:
+        """hls_on_error continue: a frame as large as the sequence header that does not
+        decode is left out (logged the first time)."""
+        self.skipped += 1
+        if self.skipped == 1:
+            logger.warning("hls: {} {}: taken for a sequence header, skipped (hls_on_error continue)",
+                           self.source.url, e)
+
+    def _fail(self, e: BaseException) -> None:
+        """An HLS error: hls_on_error ``ignore`` stops HLS for this publish (so does any
+        error once the publish is over); ``continue`` and ``disconnect`` disconnect the
+        publisher (hls/onerror.py). The open segment is listed when a frame failed to
+        decode (as SRS's unpublish of HLS), dropped when the disk failed."""
+        mode = self.conf["hls_on_error"]
+        publisher = self.source.publisher if self.source.publishing and self.source.epoch == self.epoch else None
+        kick = publisher is not None and on_error(mode, e) == KICK
+        if kick:
+            logger.error("hls: {} failed, the publisher is disconnected (hls_on_error {}): {}", self.source.url, mode, e)
+        else:
+            logger.error("hls: {} stopped, the publish goes on (hls_on_error {}): {}", self.source.url, mode, e)
+        if isinstance(e, HlsDecodeError):
+            try:
+                self._end()
+            except (OSError, SrsError):
+                self._abort_quietly()
+        else:
+            self._abort_quietly()
+        expire = getattr(publisher, "expire", None) if kick else None
+        if expire is not None:
+            expire()
+
     def _events(self, events: list) -> None:
         for ev in events:
             if isinstance(ev, Media) and self.fmp4:
-                self._sample(ev.msg)
+                if self.carry[ev.msg.type]:
+                    self._sample(ev.msg)
             elif isinstance(ev, Media):
                 data = self.muxer.mux(ev.msg)
                 if data:
@@ -197,7 +258,8 @@ class HlsOutput(FileOutput):
                 self._close(ev)
             elif isinstance(ev, SequenceHeader):
                 if self.fmp4:
-                    self.tracks.on_message(ev.msg)
+                    if self.carry[ev.msg.type]:
+                        self.tracks.on_message(ev.msg)
                 else:
                     self.muxer.mux(ev.msg)  # the codec configuration; no bytes of its own
 
@@ -228,7 +290,7 @@ class HlsOutput(FileOutput):
         if not data:
             return
         self.buf += data
-        self.ll.add_part(ev.seq, ev.index, data, ev.duration, ev.independent)
+        self.ll.add_part(ev.seq, ev.index, data, ev.duration, ev.independent or not self.carry[VIDEO])
 
     def _write_init(self) -> None:
         req = self.req
@@ -247,14 +309,19 @@ class HlsOutput(FileOutput):
     def _open(self, ev: SegmentOpen) -> None:
         req = self.req
         template = self.conf["hls_fmp4_file"] if self.fmp4 else self.conf["hls_ts_file"]
-        self.rel_name = segment_name(template, req.vhost, req.app, req.stream, ev.seq, time.time(),
-                                     self.utc)
+        self.rel_name = segment_name(template, req.vhost, req.app, req.stream, ev.seq, ev.at, self.utc, ev.floor)
+        floor = self.segmenter.floor
+        if floor is not None and floor.jumped:
+            logger.warning("hls: {} floor index set back to the clock: {}", self.source.url, ev.floor)
         self.tmp_path = os.path.join(self.root, self.rel_name)
         self.factory.check_inside(self.root, self.tmp_path)
         self.file = run_blocking(_open_tmp, self.tmp_path)
         self.discontinuity = ev.discontinuity
         self.buf = bytearray()
         self.need_psi = True
+        self.opened += 1
+        if self.opened == 2:
+            self.muxer.expect(None, None)  # a track onMetaData announced that never showed: left out
         self.seg_start = self.part_start = ev.dts
         self.seg_date = ev.at
         self.key_new = False
@@ -290,6 +357,10 @@ class HlsOutput(FileOutput):
             run_blocking(f.write, data)
         tmp = self.tmp_path + ".tmp"
         if not ev.keep:
+            if not ev.carried and not self.empty_logged:
+                self.empty_logged = True
+                logger.warning("hls: {} has nothing HLS carries (hls_acodec {}, hls_vcodec {}): no segment listed",
+                               self.source.url, self.conf["hls_acodec"], self.conf["hls_vcodec"])
             run_blocking(_finish_segment, f, tmp, None)
             if self.ll is not None:
                 self.ll.segment_dropped(ev.seq)

@@ -6,8 +6,10 @@ The text follows SRS's ``SrsHlsMuxer::_refresh_m3u8`` (app/srs_app_hls.cpp): ``#
 segment an optional ``#EXT-X-DISCONTINUITY``, an optional ``#EXT-X-KEY``, ``#EXTINF:%.3f,
 no desc`` and the URI; LF line ends. What srspy adds, as RFC 8216 requires:
 
-* ``EXT-X-TARGETDURATION`` is fixed for a publish before the first segment is listed:
-  ``ceil(max(hls_fragment * hls_td_ratio, GOP, first segment))`` (:func:`target_duration`);
+* ``EXT-X-TARGETDURATION`` is set for a publish before the first segment is listed:
+  ``ceil(max(hls_fragment * hls_td_ratio, GOP, first segment))`` (:func:`target_duration`),
+  and only a later segment that would exceed it (a longer GOP, ``hls_ts_floor``'s longer
+  cuts) raises it;
 * ``EXT-X-DISCONTINUITY-SEQUENCE`` counts the flagged segments that left the window;
 * ``EXT-X-KEY`` is repeated on the first listed segment when the segment that carried it
   left the window (else a player joining later would not know the key);
@@ -133,8 +135,9 @@ class Playlist:
         return self.segments[-1].seq if self.segments else None
 
     def add(self, seg: Segment) -> list[Segment]:
-        if self.td is None:
-            self.td = max(1, round(seg.duration / 1000))
+        """List ``seg``. A segment longer than the target duration (rounded) raises it, as
+        RFC 8216 4.3.3.1 requires of every EXTINF (SRS lets it grow the same way)."""
+        self.td = max(self.td or 1, round(seg.duration / 1000))
         self.segments.append(seg)
         self.open_parts = []
         self.preload = None

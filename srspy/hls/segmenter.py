@@ -22,6 +22,13 @@ srspy's changes:
 * a timestamp jump (backwards by more than 300 ms, or forwards by more than
   ``JUMP_MS``) ends the segment and flags the next one instead of making it huge.
 
+``ts_floor`` (``hls_ts_floor on``, SRS ``SrsHlsMuxer::generate_ts_filename``): every
+segment gets a floor index (:class:`FloorIndex`) for the ``[timestamp]`` of its name, from
+the wall clock ``now`` at its opening, and while it is open both cut thresholds move by
+``FLOOR_REAP_PERCENT * deviation * hls_fragment``, the deviation being how far the index
+ran ahead of (positive) or behind (negative) the clock: segments lengthen while the names
+run ahead and shorten while they lag, which keeps the names near floor(now / fragment).
+
 Low-latency parts (``part_duration`` > 0) end before the message that reaches the part
 duration, or before the one whose successor would pass it (judged by the longest gap
 between messages lately), so a part never exceeds ``part_duration`` (EXT-X-PART-INF's
@@ -35,6 +42,7 @@ turns them into TS (srspy/kernel/ts.py) or fMP4 (srspy/kernel/mp4.py) bytes.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from ..kernel.codec import F_KEYFRAME, F_SEQUENCE_HEADER, audio_flags, video_flags
@@ -45,6 +53,8 @@ MIN_KEEP_MS = 100
 BACKWARDS_MS = 300
 JUMP_MS = 60_000
 MAX_STEP_MS = 100  # a longer gap between messages is not taken as the stream's frame interval
+FLOOR_REAP_PERCENT = 0.3  # hls_ts_floor: one step of deviation moves the cuts by 30% of a fragment
+FLOOR_JUMP = 20  # hls_ts_floor: a floor index further ahead of the clock is set back to it
 
 
 class SegmentOpen(NamedTuple):
@@ -52,6 +62,7 @@ class SegmentOpen(NamedTuple):
     dts: int  # ms, the publisher's clock
     discontinuity: bool
     at: float  # the ``now`` of the message that opened it (for EXT-X-PROGRAM-DATE-TIME)
+    floor: int | None = None  # ts_floor: the floor index of its name's [timestamp]
 
 
 class Media(NamedTuple):
@@ -69,7 +80,8 @@ class PartClose(NamedTuple):
 class SegmentClose(NamedTuple):
     seq: int
     duration: int  # ms
-    keep: bool  # False: shorter than 100 ms, drop it (its seq is used again)
+    keep: bool  # False: shorter than 100 ms, or nothing carried: drop it (its seq is used again)
+    carried: bool = True  # it held a message of a kind the writer carries
 
 
 class SequenceHeader(NamedTuple):
@@ -77,14 +89,50 @@ class SequenceHeader(NamedTuple):
     changed: bool  # its bytes differ from the previous one of the same type
 
 
+class FloorIndex:
+    """The ``[timestamp]`` of ``hls_ts_floor on``: floor(now / fragment) at a segment's
+    opening, but one more than the previous segment's, so that names never repeat nor skip
+    (the first is the clock's index minus one, as SRS). An index that runs more than
+    ``FLOOR_JUMP`` ahead of the clock is set back to the clock's minus one (``jumped``);
+    one that lags is never set forward, only the shorter segments of a negative
+    ``deviation`` bring it back."""
+
+    __slots__ = ("fragment", "accepted", "deviation", "jumped")
+
+    def __init__(self, fragment: float):
+        self.fragment = fragment  # seconds
+        self.accepted: int | None = None  # the index of the last segment opened
+        self.deviation = 0  # accepted - the clock's index, at the last opening
+        self.jumped = False  # the last opening set the index back to the clock
+
+    def next(self, now: float) -> int:
+        """The index of a segment opened at ``now`` (seconds of the wall clock)."""
+        current = math.floor(now / self.fragment)
+        accepted = current - 1 if self.accepted is None else self.accepted + 1
+        self.jumped = accepted - current > FLOOR_JUMP
+        if self.jumped:
+            accepted = current - 1
+        self.accepted = accepted
+        self.deviation = accepted - current
+        return accepted
+
+
 class Segmenter:
-    """``feed(msg, now)`` returns the events a message causes. ``now`` (seconds, any
-    monotonic clock) is recorded as each segment's wall-clock start for the writer's
-    program date time; the cutting itself follows the stream's timestamps only."""
+    """``feed(msg, now)`` returns the events a message causes. ``now`` (seconds of the
+    wall clock, injected) is recorded as each segment's start for the writer's program
+    date time; the cutting itself follows the stream's timestamps, and with ``ts_floor``
+    the floor index that ``now`` gives at each opening."""
 
     def __init__(self, fragment: float = 10.0, td_ratio: float = 1.0, aof_ratio: float = 2.1,
-                 wait_keyframe: bool = True, part_duration: float = 0.0, sequence: int = 0):
+                 wait_keyframe: bool = True, part_duration: float = 0.0, sequence: int = 0, ts_floor: bool = False,
+                 carry_audio: bool = True, carry_video: bool = True):
         self.fragment_ms = fragment * 1000
+        self.floor = FloorIndex(fragment) if ts_floor else None
+        self.floor_ms = 0.0  # ts_floor: how far the open segment's cuts are moved
+        # the kinds the writer carries (hls_acodec an / hls_vcodec vn leave one out): the
+        # other still decides cuts, but a segment without a carried message is not kept
+        self.carry = {AUDIO: carry_audio, VIDEO: carry_video}
+        self.open_carried = False
         self.max_td_ms = fragment * td_ratio * 1000
         self.aof_ms = aof_ratio * fragment * 1000
         self.wait_keyframe = wait_keyframe
@@ -168,6 +216,8 @@ class Segmenter:
             self.part_first_key = key
         if self.last_dts is None or ts > self.last_dts:
             self.last_dts = ts
+        if self.carry[t]:
+            self.open_carried = True
         out.append(Media(msg, self.part_index))
         return out
 
@@ -197,14 +247,15 @@ class Segmenter:
         if duration < MIN_REAP_MS:
             return False
         if t == VIDEO:
-            return duration >= self.max_td_ms and (key or not self.wait_keyframe)
-        if duration < self.aof_ms:
+            return duration >= self.max_td_ms + self.floor_ms and (key or not self.wait_keyframe)
+        aof = self.aof_ms + self.floor_ms
+        if duration < aof:
             return False
         if not self.has_video:
             return True
         # srspy: with a GOP within aof_ratio*fragment the keyframe comes soon; wait for it.
         since_key = ts - self.last_keyframe if self.last_keyframe is not None else duration
-        return since_key > self.aof_ms
+        return since_key > aof
 
     def _independent(self) -> bool:
         """A part is independent when its first video frame is a keyframe (audio-only
@@ -219,19 +270,24 @@ class Segmenter:
         self.part_start = ts
         self.part_first_key = None
         self.opened_at = now
-        out.append(SegmentOpen(self.sequence, ts, self.pending_discontinuity, now))
+        index = None
+        if self.floor is not None:
+            index = self.floor.next(now)
+            self.floor_ms = FLOOR_REAP_PERCENT * self.floor.deviation * self.fragment_ms
+        out.append(SegmentOpen(self.sequence, ts, self.pending_discontinuity, now, index))
         self.open_discontinuity = self.pending_discontinuity
         self.pending_discontinuity = False
         self.cut_on = None
+        self.open_carried = False
 
     def _close(self, out: list, end: int) -> None:
         duration = max(0, end - self.start_dts)
         if self.part_ms:
             out.append(PartClose(self.sequence, self.part_index, max(0, end - self.part_start), self._independent()))
-        keep = duration >= MIN_KEEP_MS
+        keep = duration >= MIN_KEEP_MS and self.open_carried
         if not keep and self.open_discontinuity:
             self.pending_discontinuity = True  # the dropped segment's flag moves on
-        out.append(SegmentClose(self.sequence, duration, keep))
+        out.append(SegmentClose(self.sequence, duration, keep, self.open_carried))
         if keep:
             self.sequence += 1
         self.open = False

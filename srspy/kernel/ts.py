@@ -212,7 +212,7 @@ class AdtsBuilder:
     ``.aac`` output. HE-AAC and HE-AACv2 signal AAC-LC, as SRS does; buffer fullness 0x7FF.
     """
 
-    __slots__ = ("base", "asc")
+    __slots__ = ("base", "asc", "rate")
 
     def __init__(self, asc, mpeg2: bool = True):
         if len(asc) < 2:
@@ -224,6 +224,7 @@ class AdtsBuilder:
             aot = 2
         profile = min(aot - 1, 3)
         self.asc = bytes(asc)
+        self.rate = codec.AAC_RATES[sfi] if sfi < len(codec.AAC_RATES) else 0  # Hz, 0 when unknown
         # 56 bits: sync 12, ID 1, layer 2, protection_absent 1, profile 2, sfi 4, private 1,
         # channels 3, 4 flag bits, frame_length 13 (shift 13), buffer fullness 11, blocks 2.
         self.base = ((0xFFF << 44) | ((1 if mpeg2 else 0) << 43) | (1 << 40) | (profile << 38) | ((sfi & 0x0F) << 34)
@@ -304,6 +305,24 @@ def _split_nalus(data, length_size: int) -> list:
     return nalus
 
 
+def nalus_ok(data, length_size: int) -> bool:
+    """Whether a frame's payload reads as NAL units: ``length_size``-byte lengths that add
+    up to exactly its size, or Annex-B (a start code first)."""
+    n = len(data)
+    pos = 0
+    while pos + length_size <= n:
+        size = int.from_bytes(data[pos:pos + length_size], "big")
+        pos += length_size
+        if size > n - pos:
+            break
+        pos += size
+    else:
+        if pos == n:
+            return True
+    head = bytes(data[:4])
+    return head[:3] == b"\x00\x00\x01" or head == _START
+
+
 def split_annexb(data: bytes) -> list:
     out = []
     i = data.find(b"\x00\x00\x01")
@@ -324,17 +343,26 @@ class TsMuxer:
 
     Feed every message of the stream in order (sequence headers and metadata too: they
     only update state and give b""). Unsupported codecs (AV1, VP9, Opus, ...) give b"".
-    ``has_audio`` / ``has_video`` False leave that kind out of the PMT (SRS http_remux
-    has_audio/has_video with guess_has_av off).
+    ``has_audio`` / ``has_video`` False leave that kind out: no PID in the PMT, its
+    messages give b"" (SRS http_remux has_audio/has_video with guess_has_av off, and HLS's
+    ``hls_acodec an`` / ``hls_vcodec vn``). ``audio_dts``, an object with
+    ``dts(timestamp_ms, rate) -> 90 kHz`` (srspy/hls/timing.py's AudioDtsCounter for HLS's
+    ``hls_dts_directly off``), gives AAC frames their DTS instead of the timestamp x 90.
+
+    The PMT lists the codecs the stream revealed (by a sequence header, or MP3's first
+    frame). ``expect(acodec, vcodec)`` names codecs for it to list before that (SRS's
+    ``hls_acodec`` / ``hls_vcodec``), for tracks the caller knows the stream carries; the
+    codec a track reveals replaces its expected one (a new PMT version when they differ).
     """
 
     __slots__ = ("video", "audio", "pat_cc", "pmt_cc", "pat_packets", "pmt_packets", "pmt_version",
                  "pmt_key", "psi_due", "last_psi_ms", "last_pcr_ms", "vcodec", "acodec", "length_size",
-                 "param_sets", "adts", "has_audio", "has_video")
+                 "param_sets", "adts", "has_audio", "has_video", "expect_acodec", "expect_vcodec", "audio_dts")
 
-    def __init__(self, has_audio: bool = True, has_video: bool = True):
+    def __init__(self, has_audio: bool = True, has_video: bool = True, audio_dts=None):
         self.has_audio = has_audio
         self.has_video = has_video
+        self.audio_dts = audio_dts
         self.video = _Pid(VIDEO_PID)
         self.audio = {AAC_PID: _Pid(AAC_PID), MP3_PID: _Pid(MP3_PID)}
         self.pat_cc = 0
@@ -351,32 +379,47 @@ class TsMuxer:
         self.length_size = 4
         self.param_sets = b""  # Annex-B SPS/PPS (VPS/SPS/PPS) to insert before IRAP NALs
         self.adts = None
+        self.expect_acodec = None  # "AAC" / "MP3": listed until the stream reveals its audio codec
+        self.expect_vcodec = None  # "H264" / "H265"
 
     # -- PSI ---------------------------------------------------------------------------
+
+    def expect(self, acodec: str | None, vcodec: str | None) -> None:
+        """The codecs the PMT lists for tracks not revealed yet (None: that kind is not
+        listed before it shows); a kind left out (``has_audio``/``has_video``) stays out."""
+        self.expect_acodec = acodec if self.has_audio else None
+        self.expect_vcodec = vcodec if self.has_video else None
+        if self.codecs() != self.pmt_key:
+            self.psi_due = True
+
+    def codecs(self) -> tuple[str | None, str | None]:
+        """(audio, video) codecs of the PMT: revealed, else expected."""
+        return self.acodec or self.expect_acodec, self.vcodec or self.expect_vcodec
 
     def streams(self) -> list[tuple[int, int]]:
         """[(stream_type, pid)] of the current PMT, audio first as SRS."""
         out = []
-        if self.acodec == "AAC":
+        acodec, vcodec = self.codecs()
+        if acodec == "AAC":
             out.append((ST_AAC, AAC_PID))
-        elif self.acodec == "MP3":
+        elif acodec == "MP3":
             out.append((ST_MP3, MP3_PID))
-        if self.vcodec == "H264":
+        if vcodec == "H264":
             out.append((ST_H264, VIDEO_PID))
-        elif self.vcodec == "H265":
+        elif vcodec == "H265":
             out.append((ST_HEVC, VIDEO_PID))
         return out
 
     @property
     def pcr_pid(self) -> int:
-        if self.vcodec is not None:
+        if self.vcodec is not None or self.expect_vcodec is not None:
             return VIDEO_PID
-        return AAC_PID if self.acodec == "AAC" else MP3_PID
+        return AAC_PID if (self.acodec or self.expect_acodec) == "AAC" else MP3_PID
 
     def psi(self) -> bytes:
         """PAT + PMT with the stream's next counters (advances them). The PMT version goes
         up when its content differs from the PMT sent last."""
-        key = (self.acodec, self.vcodec)
+        key = self.codecs()
         if key != self.pmt_key:
             self.pmt_key = key
             self.pmt_version = (self.pmt_version + 1) & 0x1F
@@ -449,28 +492,32 @@ class TsMuxer:
             es = self.adts.header(len(data)) + data
             self._set_audio("AAC")
             pid = self.audio[AAC_PID]
+            t90 = ms * 90 if self.audio_dts is None or not self.adts.rate else self.audio_dts.dts(ms, self.adts.rate)
         elif c == "MP3":
             if not data:
                 return b""
             self._set_audio("MP3")
             es = bytes(data)
             pid = self.audio[MP3_PID]
+            t90 = ms * 90
         else:
             return b""
-        dts = (ms * 90) & _TS_MASK
+        dts = t90 & _TS_MASK
         out = []
-        self._emit(pid, pes_header(0xC0, len(es), dts, dts) + es, ms, False, out)
+        self._emit(pid, pes_header(0xC0, len(es), dts, dts) + es, t90 // 90, False, out)
         return b"".join(out)
 
     def _set_audio(self, name: str):
         if self.acodec != name:
             self.acodec = name
-            self.psi_due = True
+            if self.codecs() != self.pmt_key:
+                self.psi_due = True
 
     def _set_video(self, name: str):
         if self.vcodec != name:
             self.vcodec = name
-            self.psi_due = True
+            if self.codecs() != self.pmt_key:
+                self.psi_due = True
 
     def mux_video(self, payload, ms: int) -> bytes:
         tag = codec.parse_video_tag(payload)

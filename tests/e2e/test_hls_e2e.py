@@ -282,9 +282,10 @@ def test_hls_ctx_sessions_refused_and_idle(make_server, procs, short_flv, tmp_pa
 
 
 def test_hls_unwritable_path_stops_only_hls(make_server, procs, short_flv, tmp_path):
+    """hls_on_error ignore (tests/e2e/test_hls_directives_e2e.py has the other modes)."""
     blocker = tmp_path / "afile"
     blocker.write_text("a file where HLS wants a directory")
-    srv = make_server(vhost_extra=hls_block(blocker, fragment=1))
+    srv = make_server(vhost_extra=hls_block(blocker, fragment=1).replace("enabled on;", "enabled on; hls_on_error ignore;"))
     procs(publish_args(short_flv, rtmp_url(srv), loop=True))
     src = wait_published(srv)
     wait_until(lambda: "/live/s" in srv.hls.streams and srv.hls.streams["/live/s"].output.stopped, 10,

@@ -7,21 +7,11 @@ from __future__ import annotations
 import m3u8
 
 from helpers.avmedia import decode_errors, flv_messages, probe_packets
+from helpers.hlsmsgs import ASH, VSH, a, v
 from srspy.hls.playlist import Part, Playlist, Segment, target_duration
 from srspy.hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from srspy.kernel import mp4
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
-
-VSH = b"\x17\x00\x00\x00\x00\x01\x64\x00\x1f"
-ASH = b"\xaf\x00\x12\x10"
-
-
-def v(ts, key=False):
-    return MediaMessage(VIDEO, ts, 1, (b"\x17" if key else b"\x27") + b"\x01\x00\x00\x00" + b"\x00\x00\x00\x01\x65")
-
-
-def a(ts):
-    return MediaMessage(AUDIO, ts, 1, b"\xaf\x01\x21")
 
 
 def stream(seconds, gop_ms=2000, fps=25, audio=True, video=True, start=0):
@@ -284,16 +274,3 @@ def test_ll_hls_fmp4_parts_concatenate_into_playable_segments(tmp_path, short_fl
     assert decode_errors(tmp_path / "s.m3u8") == ""
     video = [m for m in msgs if m.type == VIDEO and m.payload[1] == 1]
     assert len(probe_packets(tmp_path / "s.m3u8", "v")) == len(video)
-
-
-def test_audio_dts_from_sample_counts():
-    """hls_dts_directly off: AAC at 44.1 kHz with jittery 23/24 ms timestamps gets DTS on
-    the exact 1024-sample grid; a timestamp going backwards restarts the count."""
-    from srspy.hls.timing import AudioDtsCounter
-
-    c = AudioDtsCounter()
-    stamps = [1000 + (i * 1024 * 1000) // 44100 for i in range(50)]
-    dts = [c.dts(t, 0xAF) for t in stamps]
-    assert dts[0] == 90000 and all(d == 90000 + 90000 * 1024 * i // 44100 for i, d in enumerate(dts))
-    assert c.dts(500, 0xAF) == 45000  # backwards: restart at the new timestamp
-    assert c.dts(500 + 43, 0xAF) == 45000 + 90000 * 2048 // 44100  # a 43 ms gap: one 2048-sample guess
