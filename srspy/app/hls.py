@@ -50,7 +50,7 @@ from ..errors import HlsDecodeError, SrsError
 from ..hls.crypto import encrypt_segment, key_starts, new_key
 from ..hls.onerror import KICK, SKIP, FrameCheck, on_error
 from ..hls.playlist import Playlist, Segment, entry_uri, fill_duration, segment_name, target_duration
-from ..hls.segmenter import Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
+from ..hls.segmenter import FLOOR_REAP_PERCENT, Media, PartClose, SegmentClose, SegmentOpen, Segmenter, SequenceHeader
 from ..hls.timing import AudioDtsCounter
 from ..hls.tracks import ACODECS, VCODECS, announced_tracks
 from ..http.static import FileServer
@@ -372,7 +372,7 @@ class HlsOutput(FileOutput):
         pl = st.playlist
         if pl.td is None:
             pl.td = target_duration(self.conf["hls_fragment"], self.conf["hls_td_ratio"], self.segmenter.gop_ms,
-                                    ev.duration)
+                                    ev.duration, FLOOR_REAP_PERCENT if self.conf["hls_ts_floor"] else 0.0)
         uri = entry_uri(rel, st.m3u8, self.conf["hls_entry_prefix"])
         st.dispose_files[uri] = final
         key = (self.key_uri, self.key[1]) if self.keys and self.key_new else None

@@ -6,10 +6,11 @@ The text follows SRS's ``SrsHlsMuxer::_refresh_m3u8`` (app/srs_app_hls.cpp): ``#
 segment an optional ``#EXT-X-DISCONTINUITY``, an optional ``#EXT-X-KEY``, ``#EXTINF:%.3f,
 no desc`` and the URI; LF line ends. What srspy adds, as RFC 8216 requires:
 
-* ``EXT-X-TARGETDURATION`` is set for a publish before the first segment is listed:
-  ``ceil(max(hls_fragment * hls_td_ratio, GOP, first segment))`` (:func:`target_duration`),
-  and only a later segment that would exceed it (a longer GOP, ``hls_ts_floor``'s longer
-  cuts) raises it;
+* ``EXT-X-TARGETDURATION`` is fixed for a publish before the first segment is listed:
+  ``ceil(max(hls_fragment * hls_td_ratio, GOP, first segment))`` (:func:`target_duration`;
+  with ``hls_ts_floor`` the fragment counts with the floor's 30 % cut margin), and never
+  changes while the publish lasts (RFC 8216 6.2.1); a stream whose GOP grows past it
+  mid-publish lists longer segments, as SRS would;
 * ``EXT-X-DISCONTINUITY-SEQUENCE`` counts the flagged segments that left the window;
 * ``EXT-X-KEY`` is repeated on the first listed segment when the segment that carried it
   left the window (else a player joining later would not know the key);
@@ -69,9 +70,13 @@ def entry_uri(segment_path: str, m3u8_path: str, prefix: str = "") -> str:
 # ---------------------------------------------------------------- playlist
 
 
-def target_duration(fragment: float, td_ratio: float, gop_ms: int = 0, first_ms: int = 0) -> int:
-    """EXT-X-TARGETDURATION for a publish, decided before the first segment is listed."""
-    return max(1, math.ceil(fragment * td_ratio - 1e-9), math.ceil(gop_ms / 1000 - 1e-9), round(first_ms / 1000))
+def target_duration(fragment: float, td_ratio: float, gop_ms: int = 0, first_ms: int = 0,
+                    margin: float = 0.0) -> int:
+    """EXT-X-TARGETDURATION for a publish, decided before the first segment is listed;
+    ``margin`` (a fraction of the fragment) for cuts that may come that much later
+    (``hls_ts_floor``)."""
+    return max(1, math.ceil(fragment * (td_ratio + margin) - 1e-9), math.ceil(gop_ms / 1000 - 1e-9),
+               round(first_ms / 1000))
 
 
 class Part:
@@ -135,9 +140,9 @@ class Playlist:
         return self.segments[-1].seq if self.segments else None
 
     def add(self, seg: Segment) -> list[Segment]:
-        """List ``seg``. A segment longer than the target duration (rounded) raises it, as
-        RFC 8216 4.3.3.1 requires of every EXTINF (SRS lets it grow the same way)."""
-        self.td = max(self.td or 1, round(seg.duration / 1000))
+        """List ``seg``; the target duration, when not set yet, comes from it."""
+        if self.td is None:
+            self.td = max(1, round(seg.duration / 1000))
         self.segments.append(seg)
         self.open_parts = []
         self.preload = None

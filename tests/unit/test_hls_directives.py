@@ -11,8 +11,8 @@ from helpers.hlsmsgs import ASH, VSH, a, v
 from helpers.tsparse import packets, pes_dts, section
 from srspy.errors import HlsDecodeError
 from srspy.hls.onerror import KICK, SKIP, STOP, FrameCheck, on_error
-from srspy.hls.playlist import Playlist, Segment
-from srspy.hls.segmenter import FLOOR_JUMP, FloorIndex, Media, SegmentClose, SegmentOpen, Segmenter
+from srspy.hls.playlist import Playlist, Segment, target_duration
+from srspy.hls.segmenter import FLOOR_JUMP, FLOOR_REAP_PERCENT, FloorIndex, Media, SegmentClose, SegmentOpen, Segmenter
 from srspy.hls.timing import AudioDtsCounter, samples_per_frame
 from srspy.hls.tracks import announced_tracks
 from srspy.kernel import amf0
@@ -92,15 +92,19 @@ def test_floor_moves_the_audio_only_cut_too():
     assert all(isinstance(e.msg, MediaMessage) for e in events if isinstance(e, Media))
 
 
-def test_a_segment_longer_than_the_target_raises_it():
+def test_the_target_duration_stays_for_the_publish():
+    """RFC 8216 6.2.1: EXT-X-TARGETDURATION never changes; a longer segment later (a GOP
+    that grew) is listed under it, as SRS lists it."""
     pl = Playlist(window=60, td=2)
-    pl.add(Segment(0, 2000, "s-0.ts"))
-    assert m3u8.loads(pl.text()).target_duration == 2
-    pl.add(Segment(1, 3200, "s-1.ts"))
-    p = m3u8.loads(pl.text())
-    assert p.target_duration == 3 and all(round(s.duration) <= p.target_duration for s in p.segments)
-    pl.add(Segment(2, 2000, "s-2.ts"))
-    assert m3u8.loads(pl.text()).target_duration == 3  # never lowered
+    for seq, ms in enumerate((2000, 3200, 2000)):
+        pl.add(Segment(seq, ms, f"s-{seq}.ts"))
+        assert m3u8.loads(pl.text()).target_duration == 2
+
+
+def test_hls_ts_floor_widens_the_target_by_the_cut_margin():
+    assert target_duration(2, 1.0) == 2
+    assert target_duration(2, 1.0, margin=FLOOR_REAP_PERCENT) == 3  # cuts up to 30 % of a fragment later
+    assert target_duration(10, 1.0, margin=FLOOR_REAP_PERCENT) == 13
 
 
 # ---------------------------------------------------------------- hls_acodec / hls_vcodec
