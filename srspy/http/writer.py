@@ -14,11 +14,12 @@ the same send. HEAD responses carry headers only.
 
 from __future__ import annotations
 
+import os
 from http import HTTPStatus
 
 from .. import SERVER
 from ..errors import ERROR_HTTP_CONTENT_LENGTH, ClientClosed, SrsError
-from ..netio import send_nowait, sendmsg_all
+from ..netio import send_nowait, sendfile_all, sendmsg_all
 from .message import HttpHeaders
 
 CHUNK_END = b"\r\n"
@@ -174,7 +175,8 @@ class ResponseWriter:
             self._send([], 0)
 
     def sendfile(self, file, offset: int = 0, count: int | None = None) -> None:
-        """Send ``count`` bytes of ``file`` from ``offset`` (socket.sendfile, cooperative).
+        """Send ``count`` bytes of ``file`` from ``offset`` (None: to its end) with
+        ``os.sendfile``, cooperative (netio.sendfile_all).
 
         The handler sets Content-Length first; headers go out in their own send here.
         """
@@ -186,10 +188,11 @@ class ResponseWriter:
             self._send([head], len(head))
         if self.is_head or count == 0:
             return
-        if count is not None:
-            self._count_body(count)
+        if count is None:
+            count = max(0, os.fstat(file.fileno()).st_size - offset)
+        self._count_body(count)
         try:
-            n = self.sock.sendfile(file, offset, count)
+            n = sendfile_all(self.sock, file, offset, count)
         except OSError as e:
             self._raise_closed(e)
             raise
