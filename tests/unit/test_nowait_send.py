@@ -246,17 +246,34 @@ def test_sendfile_all_honours_the_socket_timeout(tcp_pair, big_file):
         sendfile_all(server, f, 0, len(data))
 
 
-def test_response_writer_sendfile_sends_headers_then_the_range(tcp_pair, big_file):
+@pytest.mark.parametrize("size", [5000, 200_000])  # read and sent with the headers; os.sendfile after them
+def test_response_writer_sendfile_sends_headers_then_the_range(tcp_pair, big_file, size):
     server, client = tcp_pair
     f, data = big_file
     w = ResponseWriter(server)
-    w.header()["Content-Length"] = "5000"
+    w.header()["Content-Length"] = str(size)
     w.write_header(200)
-    reader = gevent.spawn(read_all, client, 5000)
-    w.sendfile(f, 123, 5000)
-    assert w.body_sent == 5000 and w.bytes_sent > 5000
+    reader = gevent.spawn(read_all, client, size)
+    w.sendfile(f, 123, size)
+    w.final_request()
+    assert w.body_sent == size and w.bytes_sent > size and w.keep_alive
     got = reader.get(timeout=20)
     head, _, body = got.partition(b"\r\n\r\n")
-    body += read_all(client, 5000 - len(body))
-    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Content-Length: 5000" in head
-    assert body == data[123:5123]
+    body += read_all(client, size - len(body))
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and f"Content-Length: {size}".encode() in head
+    assert body == data[123:123 + size]
+
+
+@pytest.mark.parametrize("size", [5000, 200_000])
+def test_response_writer_sendfile_of_a_shorter_file_ends_the_connection(tcp_pair, big_file, size):
+    server, client = tcp_pair
+    f, data = big_file
+    w = ResponseWriter(server)
+    w.header()["Content-Length"] = str(size)
+    w.write_header(200)
+    reader = gevent.spawn(read_to_eof, client)
+    w.sendfile(f, len(data) - 100, size)
+    w.final_request()
+    assert w.body_sent == 100 and not w.keep_alive  # only a close can tell the client
+    server.shutdown(stdsocket.SHUT_WR)
+    assert reader.get(timeout=20).endswith(data[-100:])
