@@ -129,8 +129,9 @@ def start_srspy(workdir: str, conf: str, cpu: int | None) -> subprocess.Popen:
     path = os.path.join(workdir, "srspy.conf")
     with open(path, "w") as f:
         f.write(conf)
+    tree = run.SRSPY_TREES["srspy"]
     return PROCS.start(run.taskset(cpu, [sys.executable, "-m", "srspy", "-c", path]),
-                       log_path=os.path.join(workdir, "srspy.log"), cwd=ROOT, env=run.srspy_env(ROOT))
+                       log_path=os.path.join(workdir, "srspy.log"), cwd=tree, env=run.srspy_env(tree))
 
 
 def start_publisher(workdir: str, rtmp: int, cpu: int | None) -> subprocess.Popen:
@@ -311,6 +312,7 @@ def serving_group(rep: int, ctx: bool, args, with_nginx: bool) -> list[dict]:
         run.wait_port(rtmp, procs["srspy"])
         run.wait_port(http, procs["srspy"])
         pids = {"srspy": procs["srspy"].pid}
+        with_nginx = with_nginx and "nginx" in args.points
         if with_nginx:
             procs["nginx"], nginx_port = start_nginx(workdir, hls_path, args.server_cpu)
             pids["nginx"] = procs["nginx"].pid
@@ -321,8 +323,8 @@ def serving_group(rep: int, ctx: bool, args, with_nginx: bool) -> list[dict]:
         t = now()
         base = sample_window(pids, t, t + args.duration, args, procs)
         log(f"        srspy {base['cpu_pct']['srspy']} %" + (f", nginx {base['cpu_pct']['nginx']} %" if with_nginx else ""))
-        targets = [(name, f"http://127.0.0.1:{http}/{STREAM}.m3u8", "srspy")]
-        if with_nginx:
+        targets = [(name, f"http://127.0.0.1:{http}/{STREAM}.m3u8", "srspy")] if name in args.points else []
+        if with_nginx and "nginx" in args.points:
             targets.append(("nginx", f"http://127.0.0.1:{nginx_port}/{STREAM}.m3u8", "nginx"))
         for point, url, server in targets:
             log(f"    [{rep}] {point}: {n} viewers, {args.warmup:g} s warmup + {args.duration:g} s")
@@ -645,6 +647,8 @@ def write_results(meta: dict, serving: list[dict], seg: list[dict], args) -> Non
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description="HLS serving (srspy against nginx) and segmenting benchmarks of srspy.")
     ap.add_argument("--parts", default=None, help="comma list of " + ",".join(PARTS) + " (default both)")
+    ap.add_argument("--points", default=None,
+                    help="serving points, comma list of " + ",".join(SERVING_POINTS) + " (default all)")
     ap.add_argument("--viewers", type=int, default=None, help="HLS viewers (1000; 20 with --quick)")
     ap.add_argument("--duration", type=float, default=None, help="serving window, s (20; 2 with --quick)")
     ap.add_argument("--warmup", type=float, default=None,
@@ -664,6 +668,8 @@ def parse_args(argv=None):
     ap.add_argument("--repeat", type=int, default=None, help="repeats (3; 1 with --quick)")
     ap.add_argument("--server-cpu", type=int, default=0, help="core for srspy and nginx (0)")
     ap.add_argument("--client-cpu", type=int, default=1, help="core for ffmpeg and the load generator (1)")
+    ap.add_argument("--srspy-tree", default=None, metavar="DIR",
+                    help="run srspy from this source tree (default: this repository)")
     ap.add_argument("--time-limit", type=float, default=None, help="hard bound for the whole run, s")
     ap.add_argument("--results", default=None, help="folder for latest.json and latest.md (bench/results/hls)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 20 viewers, short windows, once; exit 1 on failure")
@@ -673,6 +679,10 @@ def parse_args(argv=None):
     for p in a.parts:
         if p not in PARTS:
             ap.error(f"unknown part {p}")
+    a.points = [x for x in (a.points or ",".join(SERVING_POINTS)).split(",") if x]
+    for p in a.points:
+        if p not in SERVING_POINTS:
+            ap.error(f"unknown serving point {p}")
     a.viewers = a.viewers or (20 if q else 1000)
     a.duration = a.duration or (2.0 if q else 20.0)
     a.spread = a.spread if a.spread is not None else (0.5 if q else 5.0)
@@ -691,6 +701,8 @@ def parse_args(argv=None):
     a.repeat = (a.repeat or 1) if q else (a.repeat or 3)
     if a.viewers < 1 or a.duration <= 0 or a.repeat < 1 or a.start_segments < 1:
         ap.error("bad viewers/duration/repeat/start-segments")
+    if a.srspy_tree:
+        run.SRSPY_TREES["srspy"] = os.path.abspath(a.srspy_tree)
     if a.results:
         global RESULTS
         RESULTS = os.path.abspath(a.results)
@@ -744,6 +756,8 @@ def main(argv=None) -> int:
         for rep in range(1, args.repeat + 1):
             if "serving" in args.parts:
                 for ctx in (False, True):
+                    if ("srspy-ctx" if ctx else "srspy") not in args.points and (ctx or "nginx" not in args.points):
+                        continue
                     try:
                         serving += serving_group(rep, ctx, args, with_nginx and not ctx)
                     except BenchError as e:
