@@ -82,6 +82,7 @@ class HlsPlaylist:
         self.conf = conf
         self.sessions: dict[str, HlsSession] = {}
         self.ticker = None
+        self._cached: tuple | None = None  # (the file's stat key, its text)
 
     def serve_http(self, w, r):
         if r.method not in ("GET", "HEAD"):
@@ -94,12 +95,28 @@ class HlsPlaylist:
         if session.expired:
             return write_text(w, 404, f"HLS stream {self.path} is EOF\n")
         session.last = time.monotonic()
-        text = run_blocking(_read, self.file)
+        text = self._playlist()
         if text is None:
             return write_text(w, 404, "Not Found")
         if self.conf["hls_ts_ctx"]:
             text = with_ctx(text, ctx)
         self._send(w, session, text)
+
+    def _playlist(self) -> str | None:
+        """The playlist file's text; read (in the threadpool) only when the file changed
+        since the last read, as its ``stat`` tells: every viewer asks for it every few
+        seconds, the segmenter replaces it once per segment."""
+        try:
+            st = os.stat(self.file)
+        except OSError:
+            return None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        cached = self._cached
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = run_blocking(_read, self.file)
+        self._cached = None if text is None else (key, text)
+        return text
 
     def _send(self, w, session: HlsSession, text: str) -> None:
         body = text.encode()
