@@ -550,7 +550,8 @@ def serving_table(points: list[dict]) -> list[str]:
                      run.fmt(p.get("delivered_pct")), run.fmt(p["requests_per_s"], ".0f"), str(p["errors"]),
                      str(p["non_200"]), str(p["skipped"]),
                      f"{run.fmt(p['segments_per_viewer_p50'], '.0f')} ({run.fmt(p['segments_per_viewer_min'], '.0f')})",
-                     run.fmt_pair(p["segment_ms"]), run.fmt(p["rss_mb"], ".0f"), run.fmt(p["loadgen_cpu_pct"])])
+                     "/".join(run.fmt(p["segment_ms"][k]) for k in ("p50", "p99")), run.fmt(p["rss_mb"], ".0f"),
+                     run.fmt(p["loadgen_cpu_pct"])])
     return md_rows(cols, rows)
 
 
@@ -561,7 +562,8 @@ def segmenting_table(points: list[dict], ratios: list[dict]) -> list[str]:
     for p in points:
         lo, hi = p["cpu_pct_range"]
         r = by.get(p["variant"])
-        wrote = ", ".join(f"{k} {v:g}" for k, v in p["outputs"].items() if v is not None) or "-"
+        wrote = ", ".join(f"{v / 1e6:.1f} MB DVR" if k == "dvr_bytes" else f"{v:g} HLS segments"
+                          for k, v in p["outputs"].items() if v is not None) or "-"
         rows.append([p["variant"], str(p["repeats"]), run.fmt(p["cpu_pct"], ".2f"), f"{lo:.2f}-{hi:.2f}",
                      "1" if p["variant"] == "off" else run.fmt(r["ratio"] if r else None, ".2f"),
                      ", ".join(f"{x:.2f}" for x in r["per_repeat"]) if r else "-", run.fmt(p["rss_mb"], ".0f"), wrote])
@@ -673,6 +675,8 @@ def parse_args(argv=None):
     ap.add_argument("--time-limit", type=float, default=None, help="hard bound for the whole run, s")
     ap.add_argument("--results", default=None, help="folder for latest.json and latest.md (bench/results/hls)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 20 viewers, short windows, once; exit 1 on failure")
+    ap.add_argument("--report-from", default=None, metavar="JSON",
+                    help="measure nothing: write latest.md (and latest.json) again from the samples in JSON")
     a = ap.parse_args(argv)
     q = a.quick
     a.parts = [x for x in (a.parts or ",".join(PARTS)).split(",") if x]
@@ -717,8 +721,19 @@ def estimate(args) -> float:
     return args.repeat * (serving * ("serving" in args.parts) + segmenting * ("segmenting" in args.parts)) + 30
 
 
+def report_from(path: str) -> int:
+    """The report of an earlier run again, from its samples (after a change of the report's form)."""
+    with open(path) as f:
+        old = json.load(f)
+    args = argparse.Namespace(**old["meta"]["args"])
+    write_results(old["meta"], old["serving"]["samples"], old["segmenting"]["samples"], args)
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report_from:
+        return report_from(args.report_from)
     if args.client_cpu is not None:
         os.sched_setaffinity(0, {args.client_cpu})  # keep this harness off the servers' core
     est = estimate(args)
