@@ -616,7 +616,9 @@ def write_results(meta: dict, serving: list[dict], seg: list[dict], args) -> Non
                f"(`srspy-ctx`: `hls_ctx` on, its default); nginx serves the same files from srspy's hls_path. "
                f"CPU per 1000 viewers = (CPU with the viewers - the same srspy's CPU with 0 viewers just before) "
                f"/ viewers x 1000; nginx: its CPU / viewers x 1000. Medians of {args.repeat} repeats "
-               f"(interleaved: srspy, nginx, srspy-ctx, then again).", ""]
+               f"(interleaved: srspy, nginx, srspy-ctx, then again)."
+               + (" Viewers close their connection after every answer that says `Connection: close` "
+                  "(`--honor-close`), as browsers do." if args.honor_close else ""), ""]
         md += serving_table(spoints) + [""]
         md += [f"- {x}" for x in serving_ratio_lines(sratios)] + [""]
         md += ["Per repeat, CPU per 1000 viewers (% of a core): " + "; ".join(
@@ -676,7 +678,8 @@ def parse_args(argv=None):
     ap.add_argument("--results", default=None, help="folder for latest.json and latest.md (bench/results/hls)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 20 viewers, short windows, once; exit 1 on failure")
     ap.add_argument("--report-from", default=None, metavar="JSON",
-                    help="measure nothing: write latest.md (and latest.json) again from the samples in JSON")
+                    help="measure nothing: write latest.md (and latest.json) again from the samples in JSON, "
+                         "in JSON's folder unless --results is given")
     a = ap.parse_args(argv)
     q = a.quick
     a.parts = [x for x in (a.parts or ",".join(PARTS)).split(",") if x]
@@ -721,8 +724,11 @@ def estimate(args) -> float:
     return args.repeat * (serving * ("serving" in args.parts) + segmenting * ("segmenting" in args.parts)) + 30
 
 
-def report_from(path: str) -> int:
-    """The report of an earlier run again, from its samples (after a change of the report's form)."""
+def report_from(path: str, results: str | None) -> int:
+    """The report of an earlier run again, from its samples (after a change of the report's
+    form), into the JSON's folder unless --results names another."""
+    global RESULTS
+    RESULTS = os.path.abspath(results or os.path.dirname(os.path.abspath(path)))
     with open(path) as f:
         old = json.load(f)
     args = argparse.Namespace(**old["meta"]["args"])
@@ -733,7 +739,7 @@ def report_from(path: str) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.report_from:
-        return report_from(args.report_from)
+        return report_from(args.report_from, args.results)
     if args.client_cpu is not None:
         os.sched_setaffinity(0, {args.client_cpu})  # keep this harness off the servers' core
     est = estimate(args)
