@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from socket import MSG_DONTWAIT
+
+from gevent.ssl import SSLSocket
 
 IOV_MAX = 1024
 
@@ -72,3 +75,36 @@ def send_nowait(sock, bufs: list, size: int, backlog: list | None = None) -> tup
         rest.extend(bufs[i + 1:])
         break
     return total, [b"".join(rest)]
+
+
+def sendfile_all(sock, file, offset: int, count: int) -> int:
+    """Send ``count`` bytes of ``file`` from ``offset`` with ``os.sendfile``: zero-copy, and
+    cooperative: on EAGAIN the greenlet waits for the socket to be writable (bounded by the
+    socket's timeout, which raises ``socket.timeout`` as any of its sends would). Returns
+    the bytes sent, fewer than ``count`` only when the file ended first.
+
+    gevent's own ``socket.sendfile`` never calls ``os.sendfile`` (it could block): it reads
+    8 KiB at a time into Python and sends that, about 70 reads and sends per 570 kB HLS
+    segment. A socket that is not a plain gevent socket (TLS, or one without gevent's wait)
+    goes that way still.
+    """
+    wait = getattr(sock, "_wait", None)
+    event = getattr(sock, "_write_event", None)
+    if wait is None or event is None or isinstance(sock, SSLSocket):
+        return sock.sendfile(file, offset, count) if count else 0
+    out, src = sock.fileno(), file.fileno()
+    total = 0
+    while count > 0:
+        try:
+            n = os.sendfile(out, src, offset, count)
+        except BlockingIOError:
+            wait(event)
+            continue
+        except InterruptedError:
+            continue
+        if not n:
+            break  # the file is shorter than it was
+        total += n
+        offset += n
+        count -= n
+    return total

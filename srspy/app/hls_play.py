@@ -195,6 +195,7 @@ class HlsPlaylist(HlsSessions):
     def __init__(self, server, path: str, file: str, conf: dict):
         super().__init__(server, path, conf)
         self.file = file
+        self._cached: tuple | None = None  # (the file's stat key, its text)
 
     def serve_http(self, w, r):
         if r.method not in ("GET", "HEAD"):
@@ -209,13 +210,29 @@ class HlsPlaylist(HlsSessions):
                 self.send(w, session, ("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n"
                                        f"{self.session_url(r, session)}\n").encode(), PLAYLIST_TYPE, "no-cache")
             return None
-        text = run_blocking(_read, self.file)
+        text = self._playlist()
         if text is None:
             return write_text(w, 404, "Not Found")
         if self.ts_ctx:
             text = with_ctx(text, ctx)
         self.send(w, session, text.encode(), PLAYLIST_TYPE, "no-cache")
         return None
+
+    def _playlist(self) -> str | None:
+        """The playlist file's text; read (in the threadpool) only when the file changed
+        since the last read, as its ``stat`` tells: every viewer asks for it every few
+        seconds, the segmenter replaces it once per segment."""
+        try:
+            st = os.stat(self.file)
+        except OSError:
+            return None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        cached = self._cached
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = run_blocking(_read, self.file)
+        self._cached = None if text is None else (key, text)
+        return text
 
 
 def playlist_path(m3u8: str) -> str:

@@ -11,9 +11,18 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from urllib.parse import parse_qsl, unquote_to_bytes, urlsplit
 
 
+_NORMALIZED: dict[str, str] = {}
+_NORMALIZED_MAX = 1024  # names seen are remembered, up to this many: clients choose them
+
+
 def normalize_name(name: str) -> str:
     """``content-type`` -> ``Content-Type`` (SRS's and Go's canonical header form)."""
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+    done = _NORMALIZED.get(name)
+    if done is None:
+        done = "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+        if len(_NORMALIZED) < _NORMALIZED_MAX:
+            _NORMALIZED[name] = done
+    return done
 
 
 class HttpHeaders(MutableMapping):
@@ -148,7 +157,10 @@ class HttpRequest:
             self.query = rest.partition("#")[0]
             raw_path = raw_path.partition("#")[0]
         self.raw_path = raw_path
-        self.path = url_bytes(raw_path).decode("utf-8", "replace")
+        if "%" not in raw_path and raw_path.isascii():
+            self.path = raw_path  # what the decoding below gives, without its cost
+        else:
+            self.path = url_bytes(raw_path).decode("utf-8", "replace")
         self.args: dict[str, str] = {}
         for k, v in parse_qsl(self.query, keep_blank_values=True):
             self.args.setdefault(k, v)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+import stat
 
 from loguru import logger
 
@@ -115,6 +116,9 @@ class FileServer:
             return None
         if self.prefix and path.startswith(self.prefix):
             path = path[len(self.prefix):]
+        found = self._plain(path.lstrip("/"))
+        if found is not None:
+            return found or None
         full = os.path.realpath(os.path.join(self.root, path.lstrip("/")))
         if os.path.isdir(full):
             full = os.path.realpath(os.path.join(full, INDEX_PAGE))
@@ -122,6 +126,30 @@ class FileServer:
             logger.warning("http: refuse {}, outside of {}", path, self.root)
             return None
         return full if os.path.isfile(full) else None
+
+    def _plain(self, rel: str) -> str | None:
+        """The common case in a few ``lstat`` calls instead of ``realpath``'s one per
+        component of the whole path: ``rel`` names, under the (real) root, a regular file
+        through plain names, none of them a symlink: that path is its real path. ``""``
+        when such a path is missing or not a regular file; None for anything else (a
+        symlink, a directory, ``.``/``..``/empty components), which ``resolve`` checks the
+        long way."""
+        parts = rel.split("/")
+        if not rel or "" in parts or "." in parts or ".." in parts:
+            return None
+        full = self.root.rstrip("/")
+        st = None
+        for part in parts:
+            full = f"{full}/{part}"
+            try:
+                st = os.lstat(full)
+            except (OSError, ValueError):
+                return ""
+            if stat.S_ISLNK(st.st_mode):
+                return None
+        if stat.S_ISREG(st.st_mode):
+            return full
+        return None if stat.S_ISDIR(st.st_mode) else ""
 
     def _inside(self, full: str) -> bool:
         return full == self.root or full.startswith(self.root.rstrip(os.sep) + os.sep)
@@ -137,7 +165,7 @@ class FileServer:
             w.header()["Allow"] = "GET, HEAD"
             return write_text(w, 405, "Method Not Allowed")
         try:
-            f = open(fullpath, "rb")
+            f = open(fullpath, "rb", buffering=0)  # unbuffered: only its descriptor is used
         except OSError as e:
             logger.warning("http: open file={} failed: {}", fullpath, e)
             return write_text(w, 404, "Not Found")

@@ -14,15 +14,19 @@ the same send. HEAD responses carry headers only.
 
 from __future__ import annotations
 
+import os
 from http import HTTPStatus
+from socket import MSG_MORE
 
 from .. import SERVER
 from ..errors import ERROR_HTTP_CONTENT_LENGTH, ClientClosed, SrsError
-from ..netio import send_nowait, sendmsg_all
+from ..netio import send_nowait, sendfile_all, sendmsg_all
 from .message import HttpHeaders
 
 CHUNK_END = b"\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
+#: ResponseWriter.sendfile: a body up to this size goes out with the headers in one send.
+SMALL_FILE = 16 * 1024
 
 
 def reason_phrase(status: int) -> str:
@@ -174,25 +178,39 @@ class ResponseWriter:
             self._send([], 0)
 
     def sendfile(self, file, offset: int = 0, count: int | None = None) -> None:
-        """Send ``count`` bytes of ``file`` from ``offset`` (socket.sendfile, cooperative).
+        """Send ``count`` bytes of ``file`` from ``offset`` (None: to its end).
 
-        The handler sets Content-Length first; headers go out in their own send here.
+        The handler sets Content-Length first. A body of at most ``SMALL_FILE`` bytes (an
+        HLS playlist) is read and goes out with the headers in one ``sendmsg``; a larger
+        one with ``os.sendfile`` (cooperative, netio.sendfile_all), the headers sent just
+        before with ``MSG_MORE`` so that they leave in the body's first segment (nginx's
+        ``tcp_nopush``). A file shorter than ``count`` leaves the body short:
+        ``final_request`` then ends the connection.
         """
         if self.finished:
             raise SrsError("http: sendfile after final_request")
         self.flush()
+        if count is None:
+            count = max(0, os.fstat(file.fileno()).st_size - offset)
+        if self.is_head or count == 0:
+            if not self.header_sent:
+                head = self._head(None)
+                self._send([head], len(head))
+            return
         if not self.header_sent:
             head = self._head(None)
-            self._send([head], len(head))
-        if self.is_head or count == 0:
-            return
-        if count is not None:
-            self._count_body(count)
+            if count <= SMALL_FILE:
+                data = os.pread(file.fileno(), count, offset)
+                self._count_body(len(data))
+                self._send([head, data], len(head) + len(data))
+                return
+            self._send_more(head)
         try:
-            n = self.sock.sendfile(file, offset, count)
+            n = sendfile_all(self.sock, file, offset, count)
         except OSError as e:
             self._raise_closed(e)
             raise
+        self._count_body(n)
         self._sent(n)
 
     def final_request(self) -> None:
@@ -268,6 +286,17 @@ class ResponseWriter:
             self._raise_closed(e)
             raise
         self._sent(n)
+
+    def _send_more(self, head: bytes) -> None:
+        """``head`` with ``MSG_MORE``: the kernel keeps it for the data sent next."""
+        try:
+            sent = self.sock.sendmsg([head], (), MSG_MORE)
+            if sent < len(head):
+                sendmsg_all(self.sock, [memoryview(head)[sent:]])
+        except OSError as e:
+            self._raise_closed(e)
+            raise
+        self._sent(len(head))
 
     def _sent(self, n: int) -> None:
         self.bytes_sent += n

@@ -1,6 +1,12 @@
-"""hls_ctx's playlist rewrite (app/hls_play.py)."""
+"""hls_ctx's playlist rewrite and a known session's playlist (app/hls_play.py)."""
 
-from srspy.app.hls_play import playlist_path, with_ctx
+import os
+
+from helpers.recording import RecordingWriter
+
+from srspy.app import hls_play
+from srspy.app.hls_play import HlsPlaylist, HlsSession, playlist_path, with_ctx
+from srspy.http.message import HttpRequest
 
 PLAYLIST = """#EXTM3U
 #EXT-X-VERSION:6
@@ -59,3 +65,31 @@ def test_low_latency_part_uris_get_the_session_id_too():
     want[10] = '#EXT-X-PART:DURATION=0.200,URI="s.parts/6.0.m4s?hls_ctx=abc12345",INDEPENDENT=YES'
     want[11] = '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="s.parts/6.1.m4s?hls_ctx=abc12345"'
     assert lines == want  # the map, the date and the other tags unchanged
+
+
+def test_a_session_gets_the_file_read_again_only_when_it_changed(tmp_path, monkeypatch):
+    reads = []
+    real_read = hls_play._read
+    monkeypatch.setattr(hls_play, "_read", lambda path: reads.append(path) or real_read(path))
+    m3u8 = tmp_path / "s.m3u8"
+
+    def publish(text):  # as the segmenter does: a new file renamed over the old one
+        (tmp_path / "s.m3u8.tmp").write_text(text)
+        os.replace(tmp_path / "s.m3u8.tmp", m3u8)
+
+    play = HlsPlaylist(None, "/live/s.m3u8", str(m3u8), {"hls_ts_ctx": True, "hls_window": 10})
+    play.sessions["abc"] = HlsSession("abc", None)
+
+    def get():
+        w = RecordingWriter()
+        play.serve_http(w, HttpRequest("GET", "/live/s.m3u8?hls_ctx=abc"))
+        return w.status, bytes(w.body).decode()
+
+    assert get()[0] == 404  # no playlist yet
+    publish(PLAYLIST)
+    first = get()
+    assert first == (200, with_ctx(PLAYLIST, "abc")) and get() == first and len(reads) == 1
+    publish(PLAYLIST.replace("s-3.ts", "s-6.ts"))
+    assert get() == (200, with_ctx(PLAYLIST.replace("s-3.ts", "s-6.ts"), "abc")) and len(reads) == 2
+    os.unlink(m3u8)
+    assert get()[0] == 404

@@ -4,7 +4,7 @@ import pytest
 from helpers.recording import RecordingWriter
 
 from srspy.errors import ERROR_HTTP_PATTERN_DUPLICATED, ERROR_HTTP_PATTERN_EMPTY, HttpError, SrsError
-from srspy.http.message import HttpRequest
+from srspy.http.message import HttpHeaders, HttpRequest
 from srspy.http.mux import HttpServeMux, NotFoundHandler, RedirectHandler, UrlNotClean
 from srspy.http.server import HttpServer
 
@@ -203,3 +203,22 @@ def test_http_server_dispatch(url, want):
     w = RecordingWriter()
     srv.serve_http(w, HttpRequest("GET", url))
     assert bytes(w.body) == want.encode()
+
+
+@pytest.mark.parametrize("url, path, query", [
+    ("/live/s-1.ts", "/live/s-1.ts", ""),
+    ("/live/s-1.ts?hls_ctx=ab&x=1", "/live/s-1.ts", "hls_ctx=ab&x=1"),
+    ("/live/a%20b.ts", "/live/a b.ts", ""),
+    ("/live/%C3%A9.ts", "/live/\u00e9.ts", ""),
+    ("/live/\u00c3\u00a9.ts", "/live/\u00e9.ts", ""),  # raw UTF-8 bytes, read by the parser as latin-1
+    ("/live/a+b.ts#frag", "/live/a+b.ts", ""),
+])
+def test_request_path_is_the_percent_decoded_utf8_path(url, path, query):
+    r = HttpRequest("GET", url)
+    assert (r.path, r.query) == (path, query)
+
+
+def test_header_names_normalized_whatever_their_case():
+    h = HttpHeaders([("content-TYPE", "a"), ("x-my-header", "b"), ("HOST", "c")])
+    assert list(h) == ["Content-Type", "X-My-Header", "Host"]
+    assert (h["content-type"], h.get("Host")) == ("a", "c")

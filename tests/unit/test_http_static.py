@@ -60,3 +60,26 @@ def test_resolve_stays_under_root(tmp_path):
         assert fs.resolve(bad) is None, bad
     prefixed = FileServer(str(root), prefix="/static/")
     assert prefixed.resolve("/static/a.txt") == real(root / "a.txt")
+
+
+def test_resolve_plain_names_and_links_inside_the_root(tmp_path):
+    """Plain names take the short way (lstat per component under the root); a link, a
+    dot component, an empty one or a directory the long way (realpath); both agree."""
+    html = tmp_path / "html"
+    (html / "live").mkdir(parents=True)
+    (html / "live" / "s-1.ts").write_bytes(b"G")
+    (html / "live" / "index.html").write_text("i")
+    os.symlink(html / "live" / "s-1.ts", html / "live" / "alias.ts")
+    os.symlink(html / "live", html / "linked")
+    os.symlink(html, tmp_path / "root-link")
+    os.mkfifo(html / "live" / "pipe")
+    real = os.path.realpath
+    for root in (html, tmp_path / "root-link"):  # a root given through a link is resolved once
+        fs = FileServer(str(root))
+        seg = real(html / "live" / "s-1.ts")
+        for path in ("/live/s-1.ts", "/live/alias.ts", "/linked/s-1.ts", "/live//s-1.ts", "/live/./s-1.ts",
+                     "//live/s-1.ts"):
+            assert fs.resolve(path) == seg, path
+        assert fs.resolve("/live") == fs.resolve("/linked/") == real(html / "live" / "index.html")
+        for missing in ("/live/s-2.ts", "/live/s-1.ts/x", "/live/pipe", "/nothing/s-1.ts"):
+            assert fs.resolve(missing) is None, missing

@@ -1,6 +1,9 @@
 """Writes that never wait (the publisher's side writing for a parked player), on real
 loopback TCP sockets with small buffers: the kernel takes part of a batch, the rest is
-kept and goes out first on the owner's next send, and the reader gets every byte in order."""
+kept and goes out first on the owner's next send, and the reader gets every byte in order.
+Also the cooperative ``os.sendfile`` of static files (netio.sendfile_all) on such sockets:
+it waits for room instead of failing, lets other greenlets run meanwhile, and honours the
+socket's timeout."""
 
 import os
 import socket as stdsocket
@@ -10,7 +13,7 @@ import pytest
 from gevent import socket
 
 from srspy.http.writer import ResponseWriter
-from srspy.netio import send_nowait
+from srspy.netio import send_nowait, sendfile_all
 from srspy.rtmp.chunk import ChunkDecoder
 from srspy.kernel.message import AUDIO, VIDEO, MediaMessage
 from srspy.rtmp.protocol import RtmpProtocol
@@ -203,3 +206,74 @@ def test_media_inside_a_batch_keeps_its_headers(tcp_pair):
     got = dec.feed(data)
     assert [(m.type, m.timestamp, bytes(m.payload)) for m in got[1:]] == \
         [(m.type, m.timestamp, m.payload) for m in first + second]
+
+
+@pytest.fixture
+def big_file(tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    path = tmp_path / "segment.ts"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        yield f, data
+
+
+def test_sendfile_all_waits_for_room_and_sends_every_byte(tcp_pair, big_file):
+    server, client = tcp_pair
+    f, data = big_file
+    ticks = []
+    ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0.001)) for _ in range(20)])
+    reader = gevent.spawn(read_all, client, len(data) - 1000)
+    assert sendfile_all(server, f, 1000, len(data) - 1000) == len(data) - 1000
+    assert reader.get(timeout=20) == data[1000:]
+    ticker.join(timeout=5)
+    assert len(ticks) == 20  # the 4 kB buffers made it wait, and others ran meanwhile
+
+
+def test_sendfile_all_stops_at_the_end_of_a_shorter_file(tcp_pair, big_file):
+    server, client = tcp_pair
+    f, data = big_file
+    reader = gevent.spawn(read_to_eof, client)
+    assert sendfile_all(server, f, len(data) - 10, 1000) == 10
+    server.shutdown(stdsocket.SHUT_WR)
+    assert reader.get(timeout=20) == data[-10:]
+
+
+def test_sendfile_all_honours_the_socket_timeout(tcp_pair, big_file):
+    server, _client = tcp_pair  # nobody reads
+    f, data = big_file
+    server.settimeout(0.3)
+    with pytest.raises(stdsocket.timeout):
+        sendfile_all(server, f, 0, len(data))
+
+
+@pytest.mark.parametrize("size", [5000, 200_000])  # read and sent with the headers; os.sendfile after them
+def test_response_writer_sendfile_sends_headers_then_the_range(tcp_pair, big_file, size):
+    server, client = tcp_pair
+    f, data = big_file
+    w = ResponseWriter(server)
+    w.header()["Content-Length"] = str(size)
+    w.write_header(200)
+    reader = gevent.spawn(read_all, client, size)
+    w.sendfile(f, 123, size)
+    w.final_request()
+    assert w.body_sent == size and w.bytes_sent > size and w.keep_alive
+    got = reader.get(timeout=20)
+    head, _, body = got.partition(b"\r\n\r\n")
+    body += read_all(client, size - len(body))
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and f"Content-Length: {size}".encode() in head
+    assert body == data[123:123 + size]
+
+
+@pytest.mark.parametrize("size", [5000, 200_000])
+def test_response_writer_sendfile_of_a_shorter_file_ends_the_connection(tcp_pair, big_file, size):
+    server, client = tcp_pair
+    f, data = big_file
+    w = ResponseWriter(server)
+    w.header()["Content-Length"] = str(size)
+    w.write_header(200)
+    reader = gevent.spawn(read_to_eof, client)
+    w.sendfile(f, len(data) - 100, size)
+    w.final_request()
+    assert w.body_sent == 100 and not w.keep_alive  # only a close can tell the client
+    server.shutdown(stdsocket.SHUT_WR)
+    assert reader.get(timeout=20).endswith(data[-100:])
