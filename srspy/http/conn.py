@@ -208,7 +208,7 @@ class HttpConn:
                 self._reply(None, e.status, reason_phrase(e.status), close=True)
                 return None
             if p is not None:
-                r = HttpRequest(p.method, p.url, HttpHeaders(p.headers), p.body, version=p.version,
+                r = HttpRequest(p.method, p.url, HttpHeaders.received(p.headers), p.body, version=p.version,
                                 keep_alive=p.keep_alive, remote=(self.remote_ip, self.remote_port), conn=self)
                 r.upgrade_data = p.upgrade_data
                 return r

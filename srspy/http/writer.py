@@ -29,11 +29,13 @@ LAST_CHUNK = b"0\r\n\r\n"
 SMALL_FILE = 16 * 1024
 
 
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+#: ``HTTP/1.1 <status> <reason>\r\n`` by status.
+_STATUS_LINES = {code: f"HTTP/1.1 {code} {phrase}\r\n".encode() for code, phrase in _REASONS.items()}
+
+
 def reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+    return _REASONS.get(status, "Unknown")
 
 
 def detect_content_type(data) -> str:
@@ -267,7 +269,8 @@ class ResponseWriter:
                 self.keep_alive = False
         self.header_sent = True
         self._status_set = True
-        return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason_phrase(status).encode(), h.encode())
+        line = _STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status
+        return b"%s%s\r\n" % (line, h.encode())
 
     def _count_body(self, n: int) -> None:
         self.body_sent += n
