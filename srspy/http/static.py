@@ -73,6 +73,21 @@ def content_type(path: str) -> str:
     return ctype
 
 
+_FILE_HEADERS: dict = {}  # extension -> (Content-Type, Cache-Control or None), for SRS's types
+
+
+def file_headers(path: str) -> tuple:
+    """``(Content-Type, Cache-Control or None)`` for a file, looked up once per extension
+    of ``MIME_TYPES`` (a segment or a playlist, many times a second)."""
+    ext = os.path.splitext(path)[1].lower()
+    found = _FILE_HEADERS.get(ext)
+    if found is None:
+        found = (content_type(path), CACHE_CONTROL.get(ext))
+        if ext in MIME_TYPES:  # other types depend on more than the extension
+            _FILE_HEADERS[ext] = found
+    return found
+
+
 def parse_range(value: str | None, size: int):
     """``(start, end)`` inclusive for one byte range; None to ignore it; ``False`` if unsatisfiable.
 
@@ -180,8 +195,7 @@ class FileServer:
             rng = f"bytes={query_range}" if query_range else None
         span = parse_range(rng, size)
         h = w.header()
-        h["Content-Type"] = content_type(fullpath)
-        cache = CACHE_CONTROL.get(os.path.splitext(fullpath)[1].lower())
+        h["Content-Type"], cache = file_headers(fullpath)
         if cache:
             h["Cache-Control"] = cache
         h["Accept-Ranges"] = "bytes"
