@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import socket
 import time
+from functools import partial
 
 import gevent
+from gevent.ssl import SSLSocket
 from loguru import logger
 
 from ..errors import ClientClosed, HttpError, SrsError, is_client_gracefully_close
@@ -89,6 +91,7 @@ class HttpConn:
         self._linger = False
         self.idle_deadline: float | None = None  # while waiting for a request's first byte
         self._idled = False
+        self._wait_readable = readable_waiter(sock)
         if self.tcp_nodelay:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -224,6 +227,8 @@ class HttpConn:
                 self.idle_deadline = deadline
                 self.sock.settimeout(None)
             try:
+                if not parser.started and self._wait_readable is not None:
+                    self._wait_readable()  # a keep-alive client's next request is seldom there yet
                 n = self.sock.recv_into(view)
             except socket.timeout:
                 return self._timeout(parser.started, idle)
@@ -330,6 +335,18 @@ class HttpConn:
         return f"<HttpConn {self.cid} {self.remote_ip}:{self.remote_port}>"
 
 
+def readable_waiter(sock):
+    """A call that waits (cooperatively, no timeout) until ``sock`` is readable, so that the
+    read after it does not first fail with EAGAIN as gevent's ``recv`` does when nothing is
+    there yet; None for a socket without gevent's wait (or a TLS one, whose buffered
+    bytes the descriptor does not show)."""
+    wait = getattr(sock, "_wait", None)
+    event = getattr(sock, "_read_event", None)
+    if wait is None or event is None or isinstance(sock, SSLSocket):
+        return None
+    return partial(wait, event)
+
+
 class IdleSweep:
     """Ends the waits for a request (``idle_timeout``, then ``request_timeout`` between
     keep-alive requests) of every connection from one greenlet that looks every
@@ -337,7 +354,7 @@ class IdleSweep:
     a keep-alive viewer's connection waits between each of its requests. A wait ends at
     most ``interval`` after its deadline. The greenlet runs while connections exist."""
 
-    interval = 0.25
+    interval = 1.0
 
     def __init__(self):
         self.conns: set = set()
