@@ -180,7 +180,8 @@ class ResponseWriter:
             self._send([], 0)
 
     def sendfile(self, file, offset: int = 0, count: int | None = None) -> None:
-        """Send ``count`` bytes of ``file`` from ``offset`` (None: to its end).
+        """Send ``count`` bytes of ``file`` (a file object or a descriptor) from ``offset``
+        (None: to its end).
 
         The handler sets Content-Length first. A body of at most ``SMALL_FILE`` bytes (an
         HLS playlist) is read and goes out with the headers in one ``sendmsg``; a larger
@@ -192,8 +193,9 @@ class ResponseWriter:
         if self.finished:
             raise SrsError("http: sendfile after final_request")
         self.flush()
+        fd = file if isinstance(file, int) else file.fileno()
         if count is None:
-            count = max(0, os.fstat(file.fileno()).st_size - offset)
+            count = max(0, os.fstat(fd).st_size - offset)
         if self.is_head or count == 0:
             if not self.header_sent:
                 head = self._head(None)
@@ -202,7 +204,7 @@ class ResponseWriter:
         if not self.header_sent:
             head = self._head(None)
             if count <= SMALL_FILE:
-                data = os.pread(file.fileno(), count, offset)
+                data = os.pread(fd, count, offset)
                 self._count_body(len(data))
                 self._send([head, data], len(head) + len(data))
                 return
