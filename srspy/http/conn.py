@@ -7,6 +7,11 @@ only place where exceptions become responses: ``HttpError`` -> its status, anyth
 -> 500 and a logged traceback, or a close when headers already went out. Disconnects
 are logged at info.
 
+The wait for a request (``idle_timeout`` before the first, ``request_timeout`` between
+keep-alive requests) has no timer of its own: ``IDLE_SWEEP`` ends the waits past their
+deadline once a second. ``Connection: Close`` goes only on responses after which the
+connection ends, and on the API's (``close_header``).
+
 Streaming handlers call ``watch_close(callback)`` (SRS's SrsHttpRecvThread) to learn when
 the player goes away; ``expire()`` kicks the connection from any greenlet.
 """
