@@ -78,7 +78,7 @@ def send_nowait(sock, bufs: list, size: int, backlog: list | None = None) -> tup
 
 
 def sendfile_all(sock, file, offset: int, count: int) -> int:
-    """Send ``count`` bytes of ``file`` from ``offset`` with ``os.sendfile``: zero-copy, and
+    """Send ``count`` bytes of ``file`` (a file object or a descriptor) from ``offset`` with ``os.sendfile``: zero-copy, and
     cooperative: on EAGAIN the greenlet waits for the socket to be writable (bounded by the
     socket's timeout, which raises ``socket.timeout`` as any of its sends would). Returns
     the bytes sent, fewer than ``count`` only when the file ended first.
@@ -91,8 +91,10 @@ def sendfile_all(sock, file, offset: int, count: int) -> int:
     wait = getattr(sock, "_wait", None)
     event = getattr(sock, "_write_event", None)
     if wait is None or event is None or isinstance(sock, SSLSocket):
+        if isinstance(file, int):
+            file = open(file, "rb", buffering=0, closefd=False)  # noqa: SIM115 - the caller closes the descriptor
         return sock.sendfile(file, offset, count) if count else 0
-    out, src = sock.fileno(), file.fileno()
+    out, src = sock.fileno(), (file if isinstance(file, int) else file.fileno())
     total = 0
     while count > 0:
         try:

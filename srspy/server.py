@@ -327,8 +327,11 @@ class Server:
             return
         cid = new_cid()
         limits = self.config.root["limits"]
+        # the API's and the exporter's own listeners say Connection: Close as SRS's API does;
+        # the HTTP server's port only on the API's paths (http/conn.py)
         conn = HttpConn(sock, addr, handler or self.cors_mux, cid=cid, idle_timeout=limits["idle_timeout"],
-                        send_timeout=limits["send_timeout"], on_request=_api_only if reserved and handler is None else None)
+                        send_timeout=limits["send_timeout"], on_request=_api_only if reserved and handler is None else None,
+                        close_header=handler is not None)
         self.conns[cid] = conn
         try:
             conn.serve()

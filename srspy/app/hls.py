@@ -35,7 +35,10 @@ Serving: ``hls_path`` defaults to ``http_server.dir``'s default, whose file serv
 ``.m3u8``/``.ts``. When a vhost's ``hls_path`` is another directory, the factory mounts a
 file server of ``hls_path`` at ``/<app>/`` in the HTTP server's static mux (first publish
 of that app) -- enough for the default ``[app]/...`` templates; other templates must
-keep their files under ``http_server.dir`` or be served by another web server.
+keep their files under ``http_server.dir`` or be served by another web server. The
+playlist's URL itself is answered by a handler in the stream mux while the stream's HLS
+state lives: play sessions with ``hls_ctx on``, with it off the bytes last written to the
+file, from memory (app/hls_play.py).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from ..kernel.message import AUDIO, VIDEO
 from ..kernel.mp4 import HLS_TIMESCALE, Fragmenter, Mp4Tracks, init_segment
 from ..kernel.ts import TsMuxer, starts_with_psi
 from .file_output import FileOutput, run_blocking
-from .hls_play import HlsPlaylist, HlsSessions, playlist_path
+from .hls_play import HlsPlaylist, HlsSessions, MemoryPlaylist, playlist_path
 from .llhls import PART_SEGMENTS, LowLatency
 from ..pathvars import UnsafeNameError, check_name, expand_stream
 
@@ -101,7 +104,8 @@ def _unlink_all(paths: list) -> None:
 class HlsStream:
     """What outlives a publish: the next sequence number, the playlist, the dispose timer."""
 
-    __slots__ = ("url", "m3u8", "playlist", "sequence", "output", "timer", "dispose_files", "play", "ll")
+    __slots__ = ("url", "m3u8", "playlist", "sequence", "output", "timer", "dispose_files", "play", "ll",
+                 "m3u8_bytes")
 
     def __init__(self, url: str, m3u8: str, playlist: Playlist):
         self.url = url
@@ -111,7 +115,8 @@ class HlsStream:
         self.output = None  # the HlsOutput writing it now, or the last one
         self.timer = None  # the dispose timer while unpublished
         self.dispose_files: dict = {}  # segment URI -> path, of the listed segments
-        self.play: HlsPlaylist | None = None  # the hls_ctx handler of its playlist URL
+        self.play: HlsPlaylist | MemoryPlaylist | None = None  # the handler of its playlist URL
+        self.m3u8_bytes: bytes | None = None  # the playlist file's bytes, as last written
         self.ll: LowLatency | None = None  # hls_low_latency: its parts and playlist, served from memory
 
 
@@ -384,7 +389,9 @@ class HlsOutput(FileOutput):
         st.sequence = ev.seq + 1
         if self.ll is not None:
             self.ll.segment_listed(ev.seq)
-        run_blocking(_write_bytes, os.path.join(self.root, st.m3u8), pl.text().encode())
+        data = pl.text().encode()
+        run_blocking(_write_bytes, os.path.join(self.root, st.m3u8), data)
+        st.m3u8_bytes = data
         gone = [st.dispose_files.pop(s.uri) for s in removed if s.uri in st.dispose_files]
         if gone and self.conf["hls_cleanup"]:
             run_blocking(_unlink_all, gone)
@@ -447,7 +454,9 @@ class HlsOutputs:
         out = HlsOutput(self, source, conf, st, continued)
         st.output = out
         self._mount(req.app, conf["hls_path"])
-        if not conf["hls_low_latency"] and conf["hls_ctx"] and st.play is None:
+        if st.play is not None and isinstance(st.play, HlsPlaylist) != bool(conf["hls_ctx"]):
+            self._unmount_playlist(st)  # a reload switched hls_ctx
+        if not conf["hls_low_latency"] and st.play is None:
             self._mount_playlist(st, conf)
         return [out]
 
@@ -476,11 +485,15 @@ class HlsOutputs:
         self.mounted.add(pattern)
 
     def _mount_playlist(self, st: HlsStream, conf: dict) -> None:
-        """``hls_ctx on``: the playlist's URL answers with play sessions (app/hls_play.py)."""
+        """The playlist's URL: with ``hls_ctx on`` answered with play sessions, off from the
+        bytes in memory (app/hls_play.py)."""
         http = getattr(self.server, "http", None)
         if http is None:
             return
-        play = HlsPlaylist(self.server, playlist_path(st.m3u8), os.path.join(conf["hls_path"], st.m3u8), conf)
+        if conf["hls_ctx"]:
+            play = HlsPlaylist(self.server, playlist_path(st.m3u8), os.path.join(conf["hls_path"], st.m3u8), conf)
+        else:
+            play = MemoryPlaylist(playlist_path(st.m3u8), st, http.serve_static)
         try:
             http.stream_mux.handle(play.path, play)
         except SrsError as e:

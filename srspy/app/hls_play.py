@@ -235,8 +235,38 @@ class HlsPlaylist(HlsSessions):
         return text
 
 
+class MemoryPlaylist:
+    """The ``.m3u8`` handler of one stream with ``hls_ctx off``: the playlist's bytes as the
+    segmenter last wrote them to its file (``state.m3u8_bytes``, app/hls.py), answered from
+    memory with the static file's headers, instead of a stat, an open and a read of the file
+    for each of the viewers' requests (the file stays for a CDN or another web server). A
+    request the bytes cannot answer (a range, another method, a playlist not written yet)
+    goes to ``fallback``, the static files."""
+
+    def __init__(self, path: str, state, fallback):
+        self.path = path
+        self.state = state
+        self.fallback = fallback
+
+    def serve_http(self, w, r):
+        data = self.state.m3u8_bytes
+        if data is None or r.method not in ("GET", "HEAD") or "range" in r.headers:
+            return self.fallback(w, r)
+        h = w.header()
+        h["Content-Type"] = PLAYLIST_TYPE
+        h["Cache-Control"] = "no-cache"
+        h["Accept-Ranges"] = "bytes"
+        h["Content-Length"] = str(len(data))
+        w.write_header(200)
+        w.write(data)
+        return None
+
+    def close(self) -> None:
+        """Nothing to end (no sessions)."""
+
+
 def playlist_path(m3u8: str) -> str:
     return "/" + m3u8.lstrip("/").replace(os.sep, "/")
 
 
-__all__ = ["HLS_PLAY", "PLAYLIST_TYPE", "HlsPlaylist", "HlsSession", "HlsSessions", "playlist_path", "with_ctx"]
+__all__ = ["HLS_PLAY", "PLAYLIST_TYPE", "HlsPlaylist", "MemoryPlaylist", "HlsSession", "HlsSessions", "playlist_path", "with_ctx"]

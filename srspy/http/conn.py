@@ -7,6 +7,11 @@ only place where exceptions become responses: ``HttpError`` -> its status, anyth
 -> 500 and a logged traceback, or a close when headers already went out. Disconnects
 are logged at info.
 
+The wait for a request (``idle_timeout`` before the first, ``request_timeout`` between
+keep-alive requests) has no timer of its own: ``IDLE_SWEEP`` ends the waits past their
+deadline once a second. ``Connection: Close`` goes only on responses after which the
+connection ends, and on the API's (``close_header``).
+
 Streaming handlers call ``watch_close(callback)`` (SRS's SrsHttpRecvThread) to learn when
 the player goes away; ``expire()`` kicks the connection from any greenlet.
 """
@@ -15,8 +20,10 @@ from __future__ import annotations
 
 import socket
 import time
+from functools import partial
 
 import gevent
+from gevent.ssl import SSLSocket
 from loguru import logger
 
 from ..errors import ClientClosed, HttpError, SrsError, is_client_gracefully_close
@@ -26,14 +33,21 @@ from .parser import HttpParseError, HttpParser
 from .writer import ResponseWriter, reason_phrase
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: The API's paths: their responses say ``Connection: Close`` as SRS's do (``HttpConn.close_header``).
+API_PREFIX = "/api/"
 
 
 class HttpConn:
     """Port of SrsHttpConn + SrsHttpxConn (TLS aside)."""
 
-    #: SrsHttpxConn sets ``Connection: Close`` on every response, yet keeps serving a
-    #: client that asked for keep-alive (srs.md 1.2). False: only on a closing response.
-    close_header = True
+    #: ``Connection: Close`` on every response, yet the connection still follows the
+    #: request's keep-alive, as SRS's SrsHttpxConn does (srs.md 1.2). The server sets it on
+    #: the API's own listener; on the HTTP server's port only the API's paths (``API_PREFIX``)
+    #: get it. Anything else says ``Connection: Close`` only when the connection ends after it
+    #: (the live-stream players of app/http_stream.py, a request without keep-alive): a
+    #: browser honours the header, and would open a new connection for every playlist and
+    #: segment of an HLS stream.
+    close_header = False
     #: Small responses and chunks go out at once (as nginx's ``tcp_nodelay on``): no Nagle
     #: delay between the headers and a body sent apart, e.g. by sendfile.
     tcp_nodelay = True
@@ -47,13 +61,15 @@ class HttpConn:
 
     def __init__(self, sock, addr, handler, *, cid: str, request_timeout: float = 15.0,
                  max_request_line: int = 8192, max_header_bytes: int = 32768, max_body: int = 1 << 20,
-                 on_request=None, send_timeout: float | None = None, idle_timeout: float | None = None):
+                 on_request=None, send_timeout: float | None = None, idle_timeout: float | None = None,
+                 close_header: bool | None = None):
         """``on_request(r)``, when given, sees each request before the handler (stats, access
         checks; what it raises is handled like the handler's). ``send_timeout`` bounds each
         blocked send while a handler runs (None: no bound, as SRS's players).
         ``idle_timeout`` (``limits.idle_timeout``) bounds the silence before the first byte
         of the first request (None: ``request_timeout``); ``request_timeout`` bounds each
-        request from its first byte, and the silence between keep-alive requests."""
+        request from its first byte, and the silence between keep-alive requests.
+        ``close_header`` (None: the class's) says ``Connection: Close`` on every response."""
         self.sock = sock
         self.addr = addr
         self.remote_ip = addr[0] if addr else ""
@@ -64,6 +80,8 @@ class HttpConn:
         self.idle_timeout = request_timeout if idle_timeout is None else idle_timeout
         self.send_timeout = send_timeout
         self.on_request = on_request
+        if close_header is not None:
+            self.close_header = close_header
         self.parser = HttpParser(max_request_line, max_header_bytes, max_body)
         self.bytes_in = 0
         self.bytes_out = 0
@@ -76,6 +94,9 @@ class HttpConn:
         self._watcher = None
         self._watched = False
         self._linger = False
+        self.idle_deadline: float | None = None  # while waiting for a request's first byte
+        self._idled = False
+        self._wait_readable = readable_waiter(sock)
         if self.tcp_nodelay:
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -86,6 +107,7 @@ class HttpConn:
     def serve(self) -> None:
         with logger.contextualize(cid=self.cid, ip=self.remote_ip):
             logger.debug("HTTP client ip={}:{}", self.remote_ip, self.remote_port)
+            IDLE_SWEEP.add(self)
             try:
                 self._cycle()
             except BaseException as e:  # noqa: BLE001 - the top of the connection greenlet
@@ -135,6 +157,8 @@ class HttpConn:
             watcher.kill(block=False)
 
     def _cleanup(self):
+        IDLE_SWEEP.discard(self)
+        self.idle_deadline = None
         self._kill_watcher()
         if self._linger and not self.closed:
             self._lingering_close()
@@ -192,18 +216,24 @@ class HttpConn:
                 self._reply(None, e.status, reason_phrase(e.status), close=True)
                 return None
             if p is not None:
-                r = HttpRequest(p.method, p.url, HttpHeaders(p.headers), p.body, version=p.version,
+                r = HttpRequest(p.method, p.url, HttpHeaders.received(p.headers), p.body, version=p.version,
                                 keep_alive=p.keep_alive, remote=(self.remote_ip, self.remote_port), conn=self)
                 r.upgrade_data = p.upgrade_data
                 return r
             if parser.expect_continue and not continued:
                 continued = True
                 self._send_raw(CONTINUE)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return self._timeout(parser.started, idle)
-            self.sock.settimeout(left)
+            if parser.started:  # a request on its way: the socket's timeout bounds it
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return self._timeout(True, idle)
+                self.sock.settimeout(left)
+            else:  # waiting for a request: IDLE_SWEEP ends the wait at the deadline
+                self.idle_deadline = deadline
+                self.sock.settimeout(None)
             try:
+                if not parser.started and self._wait_readable is not None:
+                    self._wait_readable()  # a keep-alive client's next request is seldom there yet
                 n = self.sock.recv_into(view)
             except socket.timeout:
                 return self._timeout(parser.started, idle)
@@ -211,7 +241,11 @@ class HttpConn:
                 if self.closed:
                     raise ClientClosed("http: connection expired") from e
                 raise
+            finally:
+                self.idle_deadline = None
             if not n:
+                if self._idled:
+                    return self._timeout(False, idle)
                 if parser.started:
                     logger.info("http: peer closed in the middle of a request")
                 return None
@@ -219,6 +253,17 @@ class HttpConn:
             if not parser.started:
                 deadline = time.monotonic() + self.request_timeout  # the clock starts at the first byte
             parser.feed(view[:n])
+
+    def idle_expire(self) -> None:
+        """The wait for a request passed its deadline (IDLE_SWEEP): end the wait as if the
+        peer had closed (a read shutdown, past gevent's socket, which would cancel the wait
+        with an error); the connection then closes quietly."""
+        self.idle_deadline = None
+        self._idled = True
+        try:
+            getattr(self.sock, "_sock", self.sock).shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
     def _timeout(self, started: bool, idle: float) -> None:
         if started:
@@ -230,7 +275,7 @@ class HttpConn:
     def _serve(self, r: HttpRequest) -> bool:
         """Serve one request; True to read another on this connection."""
         w = ResponseWriter(self.sock, conn=self, is_head=r.is_head, version=r.version,
-                           keep_alive=r.keep_alive, close_header=self.close_header)
+                           keep_alive=r.keep_alive, close_header=self._close_header(r))
         length = r.content_length
         logger.info("HTTP #{} {}:{} {} {}, content-length={}", self.requests, self.remote_ip, self.remote_port,
                     r.method, r.url, -1 if length is None else length)
@@ -275,13 +320,17 @@ class HttpConn:
         keep_alive = not close and r is not None and r.keep_alive
         w = ResponseWriter(self.sock, conn=self, is_head=r is not None and r.is_head,
                            version=r.version if r is not None else "1.1", keep_alive=keep_alive,
-                           close_header=self.close_header)
+                           close_header=r is not None and self._close_header(r))
         if keep is not None:
             for name, value in keep.pairs():
                 if name.startswith("Access-Control-"):
                     w.header().add(name, value)
         write_text(w, status, text)
         return w.keep_alive
+
+    def _close_header(self, r: HttpRequest) -> bool:
+        """SRS's ``Connection: Close`` on this response though the connection goes on."""
+        return self.close_header or r.path.startswith(API_PREFIX)
 
     def _send_raw(self, data: bytes):
         self.sock.sendall(data)
@@ -291,7 +340,54 @@ class HttpConn:
         return f"<HttpConn {self.cid} {self.remote_ip}:{self.remote_port}>"
 
 
-__all__ = ["HttpConn"]
+def readable_waiter(sock):
+    """A call that waits (cooperatively, no timeout) until ``sock`` is readable, so that the
+    read after it does not first fail with EAGAIN as gevent's ``recv`` does when nothing is
+    there yet; None for a socket without gevent's wait (or a TLS one, whose buffered
+    bytes the descriptor does not show)."""
+    wait = getattr(sock, "_wait", None)
+    event = getattr(sock, "_read_event", None)
+    if wait is None or event is None or isinstance(sock, SSLSocket):
+        return None
+    return partial(wait, event)
+
+
+class IdleSweep:
+    """Ends the waits for a request (``idle_timeout``, then ``request_timeout`` between
+    keep-alive requests) of every connection from one greenlet that looks every
+    ``interval`` seconds, instead of a gevent Timeout armed and cancelled for each wait:
+    a keep-alive viewer's connection waits between each of its requests. A wait ends at
+    most ``interval`` after its deadline. The greenlet runs while connections exist."""
+
+    interval = 1.0
+
+    def __init__(self):
+        self.conns: set = set()
+        self._greenlet = None
+
+    def add(self, conn) -> None:
+        self.conns.add(conn)
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._run)
+
+    def discard(self, conn) -> None:
+        self.conns.discard(conn)
+
+    def _run(self) -> None:
+        try:
+            while self.conns:
+                gevent.sleep(self.interval)
+                now = time.monotonic()
+                for conn in [c for c in self.conns if c.idle_deadline is not None and c.idle_deadline <= now]:
+                    conn.idle_expire()
+        finally:
+            self._greenlet = None
+
+
+#: The process's sweep (one event loop serves every connection).
+IDLE_SWEEP = IdleSweep()
+
+__all__ = ["API_PREFIX", "HttpConn", "IDLE_SWEEP", "IdleSweep"]
 
 
 class _CloseWatcher:

@@ -41,15 +41,31 @@ class HttpHeaders(MutableMapping):
             for name, value in pairs.items() if isinstance(pairs, dict) else pairs:
                 self.add(name, value)
 
+    @classmethod
+    def received(cls, pairs: list) -> "HttpHeaders":
+        """The headers of a request as the parser hands them, ``[(name, value)]``."""
+        h = cls()
+        items = h._items
+        for name, value in pairs:
+            key = name.lower()
+            item = items.get(key)
+            if item is None:
+                items[key] = [_NORMALIZED.get(name) or normalize_name(name), value]
+            else:
+                item.append(value)
+        return h
+
     def set(self, name: str, value) -> None:
         """Replace every value of ``name`` by ``value``; the name keeps its place if present."""
         key = name.lower()
         item = self._items.get(key)
+        if type(value) is not str:
+            value = str(value)
         if item is None:
-            self._items[key] = [normalize_name(name), str(value)]
+            self._items[key] = [_NORMALIZED.get(name) or normalize_name(name), value]
         else:
             del item[1:]
-            item.append(str(value))
+            item.append(value)
 
     def add(self, name: str, value) -> None:
         """Append one more value of ``name`` (``Set-Cookie`` style)."""
@@ -79,7 +95,14 @@ class HttpHeaders(MutableMapping):
 
     def encode(self) -> bytes:
         """``Name: value\\r\\n`` lines, as sent on the wire (no final blank line)."""
-        return "".join(f"{n}: {v}\r\n" for n, v in self.pairs()).encode("latin-1", "replace")
+        lines = []
+        for item in self._items.values():
+            name = item[0]
+            if len(item) == 2:
+                lines.append(f"{name}: {item[1]}\r\n")
+            else:
+                lines.extend(f"{name}: {v}\r\n" for v in item[1:])
+        return "".join(lines).encode("latin-1", "replace")
 
     # -- MutableMapping ---------------------------------------------------------------
     def __getitem__(self, name: str) -> str:
@@ -162,8 +185,9 @@ class HttpRequest:
         else:
             self.path = url_bytes(raw_path).decode("utf-8", "replace")
         self.args: dict[str, str] = {}
-        for k, v in parse_qsl(self.query, keep_blank_values=True):
-            self.args.setdefault(k, v)
+        if self.query:
+            for k, v in parse_qsl(self.query, keep_blank_values=True):
+                self.args.setdefault(k, v)
         self.host = strip_port(self.headers.get("Host", ""))
         if keep_alive is None:
             conn_hdr = self.headers.get("Connection", "").lower()

@@ -67,10 +67,12 @@ class HttpParser:
         self._reset()
 
     def _reset(self):
-        self._url = bytearray()
+        self._url = b""
         self._headers: list[tuple[str, str]] = []
         self._header_bytes = 0
-        self._body = bytearray()
+        self._body: bytearray | None = None  # made by the first body bytes (most requests have none)
+        self._length: int | None = None
+        self._expect = False
 
     @property
     def started(self) -> bool:
@@ -133,23 +135,26 @@ class HttpParser:
         self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > self.max_header_bytes:
             raise HttpParseError(431, "request header fields too large")
-        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        name, value = name.decode("latin-1"), value.decode("latin-1")
+        self._headers.append((name, value))
+        size = len(name)
+        if size == 14 or size == 6:  # the two names looked at here
+            lname = name.lower()
+            if lname == "content-length":
+                self._length = int(value) if value.strip().isdigit() else None
+            elif lname == "expect":
+                self._expect = value.strip().lower() == "100-continue"
 
     def on_headers_complete(self):
         self._state = _BODY
-        length = None
-        expect = False
-        for name, value in self._headers:
-            lname = name.lower()
-            if lname == "content-length":
-                length = int(value) if value.strip().isdigit() else None
-            elif lname == "expect":
-                expect = value.strip().lower() == "100-continue"
+        length = self._length
         if length is not None and length > self.max_body:
             raise HttpParseError(413, f"body of {length} bytes over the limit {self.max_body}")
-        self.expect_continue = expect
+        self.expect_continue = self._expect
 
     def on_body(self, body: bytes):
+        if self._body is None:
+            self._body = bytearray()
         self._body += body
         if len(self._body) > self.max_body:
             raise HttpParseError(413, f"body over the limit {self.max_body}")
@@ -164,7 +169,8 @@ class HttpParser:
         p = self._parser
         self._ready.append(ParsedRequest(
             p.get_method().decode("ascii", "replace"), self._url.decode("latin-1"), p.get_http_version(),
-            self._headers, bytes(self._body), p.should_keep_alive(), p.should_upgrade()))
+            self._headers, b"" if self._body is None else bytes(self._body), p.should_keep_alive(),
+            p.should_upgrade()))
         self._state = _IDLE
         self.expect_continue = False
         self._reset()

@@ -38,6 +38,10 @@ class HttpServer:
             handler, _ = self.stream_mux.find_handler(r)
             if not isinstance(handler, NotFoundHandler):
                 return handler.serve_http(w, r)
+        return self.serve_static(w, r)
+
+    def serve_static(self, w, r):
+        """What the static mux answers (a stream-mux handler may fall back on it)."""
         handler, _ = self.static_mux.find_handler(r)
         if isinstance(handler, NotFoundHandler):
             handler = self.root

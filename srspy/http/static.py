@@ -62,6 +62,10 @@ CACHE_CONTROL = {
     ".m4s": "max-age=3600",
 }
 
+#: How a file to serve is opened: never through a symlink (``_open_plain``), never blocking
+#: (a FIFO), not inherited.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
 _RANGE = re.compile(r"^\s*bytes=(\d*)-(\d*)\s*$", re.IGNORECASE)
 
 
@@ -71,6 +75,21 @@ def content_type(path: str) -> str:
     if ctype.startswith("text/") and "charset" not in ctype:
         ctype += "; charset=utf-8"
     return ctype
+
+
+_FILE_HEADERS: dict = {}  # extension -> (Content-Type, Cache-Control or None), for SRS's types
+
+
+def file_headers(path: str) -> tuple:
+    """``(Content-Type, Cache-Control or None)`` for a file, looked up once per extension
+    of ``MIME_TYPES`` (a segment or a playlist, many times a second)."""
+    ext = os.path.splitext(path)[1].lower()
+    found = _FILE_HEADERS.get(ext)
+    if found is None:
+        found = (content_type(path), CACHE_CONTROL.get(ext))
+        if ext in MIME_TYPES:  # other types depend on more than the extension
+            _FILE_HEADERS[ext] = found
+    return found
 
 
 def parse_range(value: str | None, size: int):
@@ -151,10 +170,53 @@ class FileServer:
             return full
         return None if stat.S_ISDIR(st.st_mode) else ""
 
+    def _open_plain(self, rel: str):
+        """``(fd, stat, path)`` of a regular file that ``rel`` names through plain names
+        below the root, none of them a symlink: one ``lstat`` per directory, the file
+        opened with ``O_NOFOLLOW`` and ``fstat``-ed (``_plain`` and ``open`` take two more
+        ``stat`` calls); None for anything else (missing too), which ``resolve`` sees to."""
+        parts = rel.split("/")
+        if not rel or "" in parts or "." in parts or ".." in parts:
+            return None
+        full = self.root.rstrip("/")
+        for part in parts[:-1]:
+            full = f"{full}/{part}"
+            try:
+                st = os.lstat(full)
+            except (OSError, ValueError):
+                return None
+            if not stat.S_ISDIR(st.st_mode):  # a symlink too
+                return None
+        full = f"{full}/{parts[-1]}"
+        try:
+            fd = os.open(full, _OPEN_FLAGS)
+        except (OSError, ValueError):
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None
+        return fd, st, full
+
     def _inside(self, full: str) -> bool:
         return full == self.root or full.startswith(self.root.rstrip(os.sep) + os.sep)
 
     def serve_http(self, w, r):
+        path = r.path
+        if r.method in ("GET", "HEAD") and "\x00" not in path:  # the common case, the short way
+            if self.prefix and path.startswith(self.prefix):
+                path = path[len(self.prefix):]
+            opened = self._open_plain(path.lstrip("/"))
+            if opened is not None:
+                fd, st, fullpath = opened
+                try:
+                    return self.serve_file(w, r, fd, fullpath, st.st_size)
+                finally:
+                    os.close(fd)
         fullpath = self.resolve(r.path)
         if fullpath is None and self.fallback is not None:
             return self.fallback.serve_http(w, r)
@@ -172,16 +234,18 @@ class FileServer:
         with f:
             self.serve_file(w, r, f, fullpath)
 
-    def serve_file(self, w, r, f, fullpath: str):
-        size = os.fstat(f.fileno()).st_size
+    def serve_file(self, w, r, f, fullpath: str, size: int | None = None):
+        """Answer with the file ``f`` (a file object or a descriptor) of ``size`` bytes
+        (None: its ``fstat`` tells)."""
+        if size is None:
+            size = os.fstat(f if isinstance(f, int) else f.fileno()).st_size
         rng = r.header("Range")
         if rng is None and fullpath.endswith(".mp4"):
             query_range = r.args.get("range") or r.args.get("bytes")
             rng = f"bytes={query_range}" if query_range else None
         span = parse_range(rng, size)
         h = w.header()
-        h["Content-Type"] = content_type(fullpath)
-        cache = CACHE_CONTROL.get(os.path.splitext(fullpath)[1].lower())
+        h["Content-Type"], cache = file_headers(fullpath)
         if cache:
             h["Cache-Control"] = cache
         h["Accept-Ranges"] = "bytes"

@@ -29,11 +29,13 @@ LAST_CHUNK = b"0\r\n\r\n"
 SMALL_FILE = 16 * 1024
 
 
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+#: ``HTTP/1.1 <status> <reason>\r\n`` by status.
+_STATUS_LINES = {code: f"HTTP/1.1 {code} {phrase}\r\n".encode() for code, phrase in _REASONS.items()}
+
+
 def reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+    return _REASONS.get(status, "Unknown")
 
 
 def detect_content_type(data) -> str:
@@ -178,7 +180,8 @@ class ResponseWriter:
             self._send([], 0)
 
     def sendfile(self, file, offset: int = 0, count: int | None = None) -> None:
-        """Send ``count`` bytes of ``file`` from ``offset`` (None: to its end).
+        """Send ``count`` bytes of ``file`` (a file object or a descriptor) from ``offset``
+        (None: to its end).
 
         The handler sets Content-Length first. A body of at most ``SMALL_FILE`` bytes (an
         HLS playlist) is read and goes out with the headers in one ``sendmsg``; a larger
@@ -190,8 +193,9 @@ class ResponseWriter:
         if self.finished:
             raise SrsError("http: sendfile after final_request")
         self.flush()
+        fd = file if isinstance(file, int) else file.fileno()
         if count is None:
-            count = max(0, os.fstat(file.fileno()).st_size - offset)
+            count = max(0, os.fstat(fd).st_size - offset)
         if self.is_head or count == 0:
             if not self.header_sent:
                 head = self._head(None)
@@ -200,7 +204,7 @@ class ResponseWriter:
         if not self.header_sent:
             head = self._head(None)
             if count <= SMALL_FILE:
-                data = os.pread(file.fileno(), count, offset)
+                data = os.pread(fd, count, offset)
                 self._count_body(len(data))
                 self._send([head, data], len(head) + len(data))
                 return
@@ -267,7 +271,8 @@ class ResponseWriter:
                 self.keep_alive = False
         self.header_sent = True
         self._status_set = True
-        return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, reason_phrase(status).encode(), h.encode())
+        line = _STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status
+        return b"%s%s\r\n" % (line, h.encode())
 
     def _count_body(self, n: int) -> None:
         self.body_sent += n

@@ -4,6 +4,7 @@ checked with ffprobe and the m3u8 package, ffmpeg plays the live m3u8 over HTTP.
 from __future__ import annotations
 
 import json
+import socket
 import os
 import time
 
@@ -320,3 +321,65 @@ def test_hls_keys_aes128(make_server, procs, short_flv, tmp_path):
                            "-i", f"http://127.0.0.1:{srv.http_port}/live/s.m3u8", "-t", "3", "-f", "null", "-"],
                           capture_output=True, timeout=60)
     assert play.returncode == 0 and play.stderr.strip() == b"", play.stderr[-2000:]
+
+
+def _response(sock, buf: bytearray, head_only: bool = False):
+    """One HTTP response read off ``sock`` (Content-Length framed): status, headers, body."""
+    while b"\r\n\r\n" not in buf:
+        data = sock.recv(65536)
+        assert data, "closed before a response"
+        buf += data
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines[1:])}
+    size = 0 if head_only else int(headers["content-length"])
+    while len(rest) < size:
+        data = sock.recv(65536)
+        assert data, "closed in the middle of a body"
+        rest += data
+    buf[:] = rest[size:]
+    return int(lines[0].split()[1]), headers, rest[:size]
+
+
+def test_hls_playlist_and_segments_over_one_keep_alive_connection(make_server, procs, short_flv, tmp_path):
+    """Playlists and segments go over one connection, and no response says Connection: close
+    (a browser would open a new connection for the next request); with hls_ctx off the
+    playlist is the one the segmenter last wrote, answered from memory."""
+    root = tmp_path / "html"
+    srv, m3u8_path = looping_hls(make_server, procs, short_flv, root, 1, 2, "")
+    state = srv.hls.streams["/live/s"]
+    sock = socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
+    buf = bytearray()
+    seen = []
+    for _ in range(3):  # the segmenter may list a segment between the answer and the look
+        sock.sendall(b"GET /live/s.m3u8 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status, headers, body = _response(sock, buf)
+        seen.append(headers)
+        assert status == 200 and headers["content-type"] == "application/vnd.apple.mpegurl"
+        assert headers["cache-control"] == "no-cache" and headers["content-length"] == str(len(body))
+        if body == state.m3u8_bytes:
+            break
+    assert body == state.m3u8_bytes
+    uri = m3u8.loads(body.decode()).segments[-1].uri
+    sock.sendall(f"GET /live/{uri} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    status, headers, seg = _response(sock, buf)
+    seen.append(headers)
+    assert status == 200 and headers["content-type"] == "video/MP2T" and seg == (root / "live" / uri).read_bytes()
+    sock.sendall(b"HEAD /live/s.m3u8 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    status, headers, _ = _response(sock, buf, head_only=True)
+    seen.append(headers)
+    assert status == 200 and int(headers["content-length"]) > 0
+    # a range of the playlist is the file's (the static file server answers it)
+    sock.sendall(b"GET /live/s.m3u8 HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes=0-6\r\n\r\n")
+    status, headers, body = _response(sock, buf)
+    seen.append(headers)
+    assert (status, body) == (206, b"#EXTM3U")
+    # HTTP/1.0 with keep-alive is told Keep-Alive, and kept
+    sock.sendall(f"GET /live/{uri} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".encode())
+    status, headers, seg10 = _response(sock, buf)
+    seen.append(headers)
+    assert status == 200 and seg10 == seg
+    assert [h["connection"] for h in seen] == ["Keep-Alive"] * len(seen)
+    http_conns = [c for c in srv.conns.values() if type(c).__name__ == "HttpConn"]
+    assert len(http_conns) == 1 and http_conns[0].requests == len(seen)
+    sock.close()

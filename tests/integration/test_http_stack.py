@@ -161,9 +161,17 @@ def test_keep_alive_two_requests_on_one_socket(stack):
     s1, h1, b1 = c.get("/index.html")
     s2, h2, b2 = c.get("/app.js")
     assert (s1, b1, s2, b2) == (200, b"<html>srspy</html>", 200, b"console.log(1)")
-    assert h1["connection"] == "Close"  # SRS's Httpx header, yet keep-alive goes on
+    assert h1["connection"] == h2["connection"] == "Keep-Alive"  # not SRS's Close: browsers believe it
     assert h2["content-type"] == "text/javascript; charset=utf-8" and h2["server"].startswith("srspy/")
     assert stack.conns[0].requests == 2 and len(stack.conns) == 1
+    # the API's paths keep SRS's Connection: Close, and the connection goes on all the same
+    s3, h3, _ = c.get("/api/v1/versions")
+    assert (s3, h3["connection"]) == (401, "Close")
+    assert c.get("/app.js")[2] == b"console.log(1)" and stack.conns[0].requests == 4 and len(stack.conns) == 1
+    # HTTP/1.0 asking for keep-alive is told so, and kept
+    c.send(b"GET /app.js HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    s5, h5, b5 = c.response()
+    assert (s5, h5["connection"], b5) == (200, "Keep-Alive", b"console.log(1)") and stack.conns[0].requests == 5
     assert stack.conns[0].bytes_in > 0 and stack.conns[0].bytes_out > len(b1) + len(b2)
     c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert c.response()[2] == b"<html>srspy</html>"
