@@ -419,12 +419,12 @@ def verdict_of(r: dict) -> str:
     return f"; target <= {r['target']:g}x: " + ("met" if r["met"] else "MISSED")
 
 
-def serving_ratio_lines(rs: list[dict]) -> list[str]:
+def ratio_lines(rs: list[dict], label) -> list[str]:
+    """One line per ratio: ``label(r)``, the ratio, the per-repeat ratios, the verdict."""
     lines = []
     for r in rs:
         per = f" (per repeat {', '.join(f'{x:.2f}' for x in r['per_repeat'])})" if len(r["per_repeat"]) > 1 else ""
-        verdict = verdict_of(r)
-        lines.append(f"CPU per viewer {r['a']}/{r['b']}: x{run.fmt(r['ratio'], '.2f')}{per}{verdict}")
+        lines.append(f"{label(r)}: x{run.fmt(r['ratio'], '.2f')}{per}{verdict_of(r)}")
     return lines
 
 
@@ -523,15 +523,6 @@ def segmenting_ratios(points: list[dict]) -> list[dict]:
     return out
 
 
-def segmenting_ratio_lines(rs: list[dict]) -> list[str]:
-    lines = []
-    for r in rs:
-        per = f" (per repeat {', '.join(f'{x:.2f}' for x in r['per_repeat'])})" if len(r["per_repeat"]) > 1 else ""
-        verdict = verdict_of(r)
-        lines.append(f"CPU {r['variant']}/off: x{run.fmt(r['ratio'], '.2f')}{per}{verdict}")
-    return lines
-
-
 # --------------------------------------------------------------------------- report
 
 def serving_table(points: list[dict]) -> list[str]:
@@ -620,7 +611,7 @@ def write_results(meta: dict, serving: list[dict], seg: list[dict], args) -> Non
                + (" Viewers close their connection after every answer that says `Connection: close` "
                   "(`--honor-close`), as browsers do." if args.honor_close else ""), ""]
         md += serving_table(spoints) + [""]
-        md += [f"- {x}" for x in serving_ratio_lines(sratios)] + [""]
+        md += [f"- {x}" for x in ratio_lines(sratios, lambda r: f"CPU per viewer {r['a']}/{r['b']}")] + [""]
         md += ["Per repeat, CPU per 1000 viewers (% of a core): " + "; ".join(
             f"{p['point']} " + ", ".join(f"{v:.2f}" for v in p["per_repeat"].values()) for p in spoints), ""]
     if gpoints:
@@ -631,7 +622,7 @@ def write_results(meta: dict, serving: list[dict], seg: list[dict], args) -> Non
                f"default `dvr_mp4_fragmented on`). Medians of {args.repeat} repeats, variants rotated per repeat. "
                f"Target: HLS + DVR at most {SEGMENTING_TARGET:g}x the CPU with both off.", ""]
         md += segmenting_table(gpoints, gratios) + [""]
-        md += [f"- {x}" for x in segmenting_ratio_lines(gratios)] + [""]
+        md += [f"- {x}" for x in ratio_lines(gratios, lambda r: f"CPU {r['variant']}/off")] + [""]
     warns = noise_lines(serving, "point") + noise_lines(seg, "variant")
     if warns:
         md += ["## Warnings", ""] + [f"- {w}" for w in warns] + [""]
