@@ -79,23 +79,8 @@ static char g_hostport[300], g_path0[PATH_CAP];
 
 /* ---------------------------------------------------------------- time */
 static uint64_t g_now, g_t0, g_tw, g_tend;
-static volatile sig_atomic_t g_stop;
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "hlsgen: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(2);
-}
+#define LG_NAME "hlsgen"
+#include "lgcommon.h"
 
 static int in_window(void) { return g_now >= g_tw; }
 
@@ -768,43 +753,6 @@ static void parse_url(const char *url) {
 }
 
 /* ---------------------------------------------------------------- report */
-static int cmpd(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, int n, double p) {
-    if (n <= 0) return NAN;
-    double x = p / 100.0 * n;
-    int i = (int)x;
-    if ((double)i < x) i++;
-    i--;
-    if (i < 0) i = 0;
-    if (i >= n) i = n - 1;
-    return v[i];
-}
-
-static void jnum(FILE *f, double v) {
-    if (isnan(v) || isinf(v)) fprintf(f, "null");
-    else fprintf(f, "%.3f", v);
-}
-
-static void jdist(FILE *f, const char *name, double *v, int n) {
-    qsort(v, (size_t)n, sizeof(double), cmpd);
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += v[i];
-    fprintf(f, "  \"%s\": {\"n\": %d, \"min\": ", name, n);
-    jnum(f, n ? v[0] : NAN);
-    fprintf(f, ", \"p50\": ");
-    jnum(f, pct(v, n, 50));
-    fprintf(f, ", \"p99\": ");
-    jnum(f, pct(v, n, 99));
-    fprintf(f, ", \"max\": ");
-    jnum(f, n ? v[n - 1] : NAN);
-    fprintf(f, ", \"mean\": ");
-    jnum(f, n ? sum / n : NAN);
-    fprintf(f, "},\n");
-}
 
 static void jctr(FILE *f, const char *name, ctr *c) {
     fprintf(f, "  \"%s\": {\"total\": %llu, \"window\": %llu},\n", name, (unsigned long long)c->v[0],
@@ -907,10 +855,6 @@ static void report(struct rusage *ru_w, uint64_t t_stop) {
 }
 
 /* ---------------------------------------------------------------- main */
-static void on_signal(int s) {
-    (void)s;
-    g_stop = 1;
-}
 
 static void usage(void) {
     fprintf(stderr, "usage: hlsgen -u http://127.0.0.1:PORT/PATH.m3u8 [-n N] [-d SECONDS] [--warmup SECONDS] [-o FILE]\n"

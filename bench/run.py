@@ -230,9 +230,11 @@ def taskset(cpu: int | None, argv: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- build and media
 
 def build_loadgen(src: str = LOADGEN_SRC, out: str = LOADGEN) -> None:
-    """Compile a load generator (bench/loadgen.c by default) unless its binary is newer."""
+    """Compile a load generator (bench/loadgen.c by default) unless its binary is newer than
+    its source and bench/lgcommon.h."""
     os.makedirs(BUILD, exist_ok=True)
-    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
+    sources = (src, os.path.join(os.path.dirname(src), "lgcommon.h"))  # the header both include
+    if os.path.exists(out) and all(os.path.getmtime(out) >= os.path.getmtime(s) for s in sources):
         return
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
